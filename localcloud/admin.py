@@ -1,0 +1,60 @@
+"""Operator actions behind the CLI: the spot market, reclaims, the bill, status."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from . import billing, instances
+from .clock import iso_seconds
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .cloud import Cloud
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def _market(cloud: Cloud) -> list[dict[str, Any]]:
+    rows = []
+    for zone in cloud.market.zones:
+        for itype in cloud.market.instance_types:
+            offer = cloud.market.offer(zone, itype)
+            rows.append({"zone": zone, "instance_type": itype, "capacity": offer.capacity,
+                         "in_use": cloud.market.spot_in_use(zone, itype), "spot_price": offer.spot_price,
+                         "on_demand_price": offer.on_demand_price})
+    return rows
+
+
+def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
+    if route == "status":
+        live = cloud.store.list("instance")
+        return {
+            "pid": pid(), "region": cloud.settings.region, "zones": cloud.settings.zones,
+            "time_scale": cloud.clock.scale, "virtual_now": iso_seconds(cloud.clock.now()),
+            "instances": [{k: i[k] for k in ("InstanceId", "ZoneId", "InstanceType", "Status", "SpotStrategy",
+                                              "ScalingGroupId")} for i in live],
+            "scaling_groups": len(cloud.store.list("scaling_group")),
+            "market": _market(cloud),
+        }
+    if route == "spot":
+        cloud.market.check(args.get("zone"), args.get("instance_type"))
+        zones = [args["zone"]] if args.get("zone") else cloud.market.zones
+        for zone in zones:
+            cloud.market.set(zone, args["instance_type"], args.get("capacity"), args.get("price"))
+        return {"market": [r for r in _market(cloud) if r["instance_type"] == args["instance_type"]]}
+    if route == "reclaim":
+        instance = instances.schedule_reclaim(cloud, args["instance_id"], args.get("notice"))
+        return {"instance_id": instance["InstanceId"], "clock": "virtual",
+                "notice_at": iso_seconds(instance["ReclaimNoticeAt"]),
+                "terminate_at": iso_seconds(instance["ReclaimAt"])}
+    if route == "bill":
+        return billing.report(cloud.store, cloud.clock.now())
+    if route == "time-scale":
+        cloud.clock.rescale(float(args["scale"]))
+        cloud.settings.time_scale = cloud.clock.scale
+        cloud.store.kv_put("clock", cloud.clock.state())
+        return {"time_scale": cloud.clock.scale}
+    raise ApiError("InvalidAction.NotFound", f"unknown admin route {route!r}", 404)

@@ -1,0 +1,259 @@
+"""`localcloud`: start, stop and steer the embedded cloud.
+
+    localcloud up [--time-scale N]      start the daemon (idempotent), write .localcloud/env
+    localcloud down                     stop it (state is kept)
+    localcloud status [--json]
+    localcloud spot set --zone Z --instance-type T --capacity N [--price P]
+    localcloud reclaim INSTANCE_ID [--notice SECONDS]
+    localcloud bill [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .config import default_state_dir
+from .daemon import ADMIN_TOKEN_FILE, RUNTIME_FILE
+
+PORTS_FILE = "ports.json"
+ENV_FILE = "env"
+START_TIMEOUT = 30.0
+
+
+class CliError(Exception):
+    pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _runtime(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir / RUNTIME_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_localcloud/health", timeout=2) as r:
+            return r.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def running(state_dir: Path) -> dict[str, Any] | None:
+    rt = _runtime(state_dir)
+    if rt and _alive(rt["pid"]) and _answers(rt["port"]):
+        return rt
+    return None
+
+
+def admin_call(state_dir: Path, route: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    rt = running(state_dir)
+    if rt is None:
+        raise CliError(f"localcloud is not running for {state_dir}; start it with `localcloud up`.")
+    token = (state_dir / ADMIN_TOKEN_FILE).read_text().strip()
+    req = urllib.request.Request(f"http://127.0.0.1:{rt['port']}/_localcloud/{route}",
+                                 data=json.dumps(args or {}).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        body = json.loads(err.read() or b"{}")
+        raise CliError(f"{body.get('Code', err.code)}: {body.get('Message', err.reason)}") from None
+
+
+def write_env(state_dir: Path, rt: dict[str, Any]) -> Path:
+    from .cloud import Cloud  # noqa: F401 - imported lazily: the CLI's other commands do not need it
+    from .store import Store
+
+    store = Store(state_dir / "state.db")
+    try:
+        key_id = store.kv_get("root_access_key_id")
+        secret = store.get("access_key", key_id)["AccessKeySecret"]
+        region = store.kv_get("settings")["region"]
+    finally:
+        store.close()
+    host = "127.0.0.1" if rt["host"] in ("0.0.0.0", "") else rt["host"]
+    lines = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
+        "ALIBABA_CLOUD_REGION_ID": region,
+        "LOCALCLOUD_ENDPOINT": f"{host}:{rt['port']}",
+        "LOCALCLOUD_OSS_ENDPOINT": f"http://{host}:{rt['oss_port']}" if rt.get("oss_port") else "",
+        "LOCALCLOUD_HOME": str(state_dir),
+    }
+    path = state_dir / ENV_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# written by `localcloud up`; source it: . .localcloud/env\n")
+        f.writelines(f"export {k}={v}\n" for k, v in lines.items())
+    return path
+
+
+def up(state_dir: Path, host: str, port: int | None, oss_port: int | None, time_scale: float | None,
+       engine_interval: float | None) -> dict[str, Any]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    rt = running(state_dir)
+    if rt is None:
+        ports_path = state_dir / PORTS_FILE
+        saved = json.loads(ports_path.read_text()) if ports_path.exists() else {}
+        chosen = {
+            "host": host or saved.get("host", "127.0.0.1"),
+            "port": port or saved.get("port") or _free_port(),
+            "oss_port": oss_port or saved.get("oss_port") or _free_port(),
+            "time_scale": time_scale or saved.get("time_scale", 1.0),
+            "engine_interval": engine_interval or saved.get("engine_interval", 0.5),
+        }
+        ports_path.write_text(json.dumps(chosen))
+        log = open(state_dir / "daemon.log", "ab")  # noqa: SIM115 - handed to the child process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "localcloud.daemon", "--state-dir", str(state_dir),
+             "--host", chosen["host"], "--port", str(chosen["port"]), "--oss-port", str(chosen["oss_port"]),
+             "--time-scale", str(chosen["time_scale"]), "--engine-interval", str(chosen["engine_interval"])],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while (rt := running(state_dir)) is None:
+            if proc.poll() is not None:
+                raise CliError(f"the localcloud daemon exited with {proc.returncode}; see {state_dir / 'daemon.log'}")
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise CliError(f"the localcloud daemon did not answer within {START_TIMEOUT:.0f}s; "
+                               f"see {state_dir / 'daemon.log'}")
+            time.sleep(0.1)
+    write_env(state_dir, rt)
+    return rt
+
+
+def down(state_dir: Path, timeout: float = 20.0) -> bool:
+    rt = _runtime(state_dir)
+    if rt is None or not _alive(rt["pid"]):
+        (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+        return False
+    os.kill(rt["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(rt["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(rt["pid"]):
+        os.kill(rt["pid"], signal.SIGKILL)
+    (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+    return True
+
+
+def _print_bill(bill: dict[str, Any]) -> None:
+    print(f"{'charge type':<16}{'instances':>10}{'hours':>12}{'cost (RMB)':>14}")
+    for charge_type, line in bill["by_charge_type"].items():
+        print(f"{charge_type:<16}{line['instances']:>10}{line['hours']:>12.3f}{line['cost']:>14.2f}")
+    print(f"{'total':<16}{'':>10}{'':>12}{bill['total']:>14.2f}")
+    print("(hours on the virtual clock)")
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    print(f"localcloud pid {status['pid']}, region {status['region']}, zones {', '.join(status['zones'])}")
+    print(f"virtual clock: {status['virtual_now']} (x{status['time_scale']:g})")
+    print(f"instances: {len(status['instances'])}, scaling groups: {status['scaling_groups']}")
+    for i in status["instances"]:
+        print(f"  {i['InstanceId']}  {i['ZoneId']}  {i['InstanceType']}  {i['Status']}  {i['SpotStrategy']}"
+              f"  {i['ScalingGroupId'] or '-'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="localcloud", description="The embedded Alibaba Cloud.")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="state directory (default: $LOCALCLOUD_HOME or ./.localcloud)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the daemon if it is not running and write the env file")
+    p_up.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    p_up.add_argument("--port", type=int, default=None, help="RPC port (default: a free one, kept)")
+    p_up.add_argument("--oss-port", type=int, default=None, help="OSS port (default: a free one, kept)")
+    p_up.add_argument("--time-scale", type=float, default=None, help="virtual seconds per real second")
+    p_up.add_argument("--engine-interval", type=float, default=None, help="real seconds between engine rounds")
+    sub.add_parser("down", help="stop the daemon; state is kept")
+    p_status = sub.add_parser("status", help="what runs and the spot market")
+    p_status.add_argument("--json", action="store_true")
+    p_spot = sub.add_parser("spot", help="the spot market")
+    spot_sub = p_spot.add_subparsers(dest="spot_command", required=True)
+    p_set = spot_sub.add_parser("set", help="set spot capacity (and price) of an instance type")
+    p_set.add_argument("--zone", default=None, help="one zone (default: every zone)")
+    p_set.add_argument("--instance-type", required=True)
+    p_set.add_argument("--capacity", type=int, default=None)
+    p_set.add_argument("--price", type=float, default=None, help="spot price, RMB per hour")
+    p_reclaim = sub.add_parser("reclaim", help="reclaim a spot instance: notice, then a kill")
+    p_reclaim.add_argument("instance_id")
+    p_reclaim.add_argument("--notice", type=float, default=None, help="notice in virtual seconds (default 300)")
+    p_bill = sub.add_parser("bill", help="cost so far per charge type")
+    p_bill.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    state_dir = (args.state_dir or default_state_dir()).resolve()
+    try:
+        if args.command == "up":
+            rt = up(state_dir, args.host, args.port, args.oss_port, args.time_scale, args.engine_interval)
+            print(f"localcloud is up (pid {rt['pid']}): RPC {rt['host']}:{rt['port']}, OSS port {rt['oss_port']}")
+            print(f"credentials and endpoints: . {state_dir / ENV_FILE}")
+        elif args.command == "down":
+            print("localcloud stopped" if down(state_dir) else "localcloud was not running")
+        elif args.command == "status":
+            if running(state_dir) is None:
+                print(f"localcloud is not running ({state_dir})")
+                return 3
+            status = admin_call(state_dir, "status")
+            print(json.dumps(status, indent=2) if args.json else "", end="" if not args.json else "\n")
+            if not args.json:
+                _print_status(status)
+        elif args.command == "spot":
+            if args.capacity is None and args.price is None:
+                raise CliError("give --capacity, --price or both")
+            result = admin_call(state_dir, "spot", {"zone": args.zone, "instance_type": args.instance_type,
+                                                    "capacity": args.capacity, "price": args.price})
+            for row in result["market"]:
+                print(f"{row['zone']}  {row['instance_type']}  capacity {row['capacity']} (in use {row['in_use']})"
+                      f"  spot {row['spot_price']:g} RMB/h")
+        elif args.command == "reclaim":
+            result = admin_call(state_dir, "reclaim", {"instance_id": args.instance_id, "notice": args.notice})
+            print(f"{result['instance_id']}: notice at {result['notice_at']}, terminated at {result['terminate_at']}"
+                  " (virtual clock)")
+        elif args.command == "bill":
+            bill = admin_call(state_dir, "bill")
+            if args.json:
+                print(json.dumps(bill, indent=2))
+            else:
+                _print_bill(bill)
+    except CliError as err:
+        print(f"localcloud: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

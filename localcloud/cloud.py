@@ -1,0 +1,153 @@
+"""The cloud: state, clock, market, instance backend and the registry of API actions.
+
+Product modules (`localcloud.products.*`) register their actions with `@action(...)`; the RPC
+server dispatches on (API version, action name). Background work (instance lifecycle, spot
+reclaims, the Auto Scaling engine) runs in `Cloud.tick`, called by the daemon's engine thread;
+every step of it reads and writes the store, so a restarted daemon resumes where it stopped.
+
+Store kinds used across products (one place to look them up):
+  access_key        AccessKeyId -> {AccessKeySecret, Status}
+  sts_credential    STS AccessKeyId -> {AccessKeySecret, SecurityToken, ExpirationEpoch, RoleName, ...}
+  ram_role          lower(RoleName) -> {RoleName, Arn, AssumeRolePolicyDocument, AttachedPolicies: [
+                        {PolicyType, PolicyName}], ...}
+  ram_policy        lower(f"{PolicyType}:{PolicyName}") -> {PolicyName, PolicyType, Document (dict), ...}
+  instance          InstanceId -> ECS instance record (see instances.launch)
+  released_instance InstanceId -> {Reason, ReleasedAt, ScalingGroupId, ...}
+  image             ImageId -> ECS image record
+  vpc, vswitch, security_group, scaling_group, scaling_configuration, scaling_activity, ledger
+  client_token      f"{product}:{action}:{token}" -> the response first given
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import ids, instances
+from .auth import Authenticator, Principal
+from .backends import InstanceBackend, make_backend
+from .clock import Clock
+from .config import Settings
+from .market import Market
+from .params import Params
+from .store import Store
+
+log = logging.getLogger("localcloud")
+
+# API version -> product code used in RAM actions (`ecs:RunInstances`).
+PRODUCTS = {
+    "2014-05-26": "ecs",
+    "2022-02-22": "ess",
+    "2015-05-01": "ram",
+    "2016-04-28": "vpc",
+    "2015-04-01": "sts",
+}
+
+
+@dataclass
+class Request:
+    action: str
+    product: str
+    params: Params
+    principal: Principal
+    request_id: str
+    region: str
+
+
+Handler = Callable[["Cloud", Request], dict[str, Any]]
+_ACTIONS: dict[tuple[str, str], Handler] = {}
+_TICKERS: list[Callable[[Cloud], None]] = []
+
+
+def action(product: str, name: str) -> Callable[[Handler], Handler]:
+    """Register `fn` as the handler of `product`'s action `name` (e.g. `@action("ecs", "RunInstances")`)."""
+    def register(fn: Handler) -> Handler:
+        _ACTIONS[(product, name)] = fn
+        return fn
+    return register
+
+
+def ticker(fn: Callable[[Cloud], None]) -> Callable[[Cloud], None]:
+    """Register background work run on every engine tick (e.g. the Auto Scaling engine)."""
+    _TICKERS.append(fn)
+    return fn
+
+
+def find_action(product: str, name: str) -> Handler | None:
+    return _ACTIONS.get((product, name))
+
+
+class Cloud:
+    def __init__(self, state_dir: Path, settings: Settings | None = None,
+                 backend: InstanceBackend | None = None) -> None:
+        from . import products  # noqa: F401 - registers every product's actions
+
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.state_dir / "state.db")
+        self.settings = self._load_settings(settings)
+        anchor = self.store.kv_get("clock")
+        if anchor:
+            self.clock = Clock(anchor["scale"], anchor["anchor_real"], anchor["anchor_virtual"])
+            if anchor["scale"] != self.settings.time_scale:
+                self.clock.rescale(self.settings.time_scale)
+        else:
+            self.clock = Clock(self.settings.time_scale)
+        self.store.kv_put("clock", self.clock.state())
+        self.auth = Authenticator(self.store)
+        self.market = Market(self.store, self.settings)
+        self.backend = backend or make_backend(self.settings.backend)
+        self._tick_lock = threading.Lock()
+        self._bootstrap_account()
+
+    def _load_settings(self, given: Settings | None) -> Settings:
+        """Settings are fixed at the first start of a state dir; later starts may change the time scale."""
+        stored = self.store.kv_get("settings")
+        if stored is None:
+            settings = given or Settings()
+        else:
+            from .config import InstanceTypeSpec
+            stored["instance_types"] = [InstanceTypeSpec(**t) for t in stored["instance_types"]]
+            settings = Settings(**stored)
+            if given is not None:
+                settings.time_scale = given.time_scale
+                settings.engine_interval = given.engine_interval
+        from dataclasses import asdict
+        self.store.kv_put("settings", asdict(settings))
+        return settings
+
+    def _bootstrap_account(self) -> None:
+        with self.store.transaction():
+            if self.store.kv_get("account_uid") is None:
+                self.store.kv_put("account_uid", ids.account_uid())
+            if self.store.kv_get("root_access_key_id") is None:
+                key_id = ids.access_key_id()
+                self.store.put("access_key", key_id, {
+                    "AccessKeyId": key_id, "AccessKeySecret": ids.secret(), "Status": "Active",
+                })
+                self.store.kv_put("root_access_key_id", key_id)
+
+    @property
+    def account_uid(self) -> str:
+        return self.store.kv_get("account_uid")
+
+    def root_credentials(self) -> tuple[str, str]:
+        key_id = self.store.kv_get("root_access_key_id")
+        return key_id, self.store.get("access_key", key_id)["AccessKeySecret"]
+
+    def tick(self) -> None:
+        """One round of background work; safe to call from one thread at a time."""
+        with self._tick_lock:
+            instances.sync(self)
+            for fn in _TICKERS:
+                try:
+                    fn(self)
+                except Exception:
+                    log.exception("background work %s failed; retrying on the next tick", fn.__name__)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,170 @@
+"""The lifecycle of ECS instances, shared by the ECS API and the Auto Scaling engine.
+
+Records live in the store (kind `instance`); the backend makes the machines. `sync` moves each
+record to the status its machine reports and carries out due spot reclaims.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from . import billing, ids
+from .clock import iso_minutes, iso_seconds
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .cloud import Cloud
+
+log = logging.getLogger("localcloud.instances")
+
+Instance = dict[str, Any]
+
+
+def is_spot(instance: Instance) -> bool:
+    return instance.get("SpotStrategy", "NoSpot") != "NoSpot"
+
+
+def get(cloud: Cloud, instance_id: str) -> Instance:
+    instance = cloud.store.get("instance", instance_id)
+    if instance is None:
+        raise ApiError("InvalidInstanceId.NotFound", f"The specified instance {instance_id} does not exist.", 404)
+    return instance
+
+
+def launch(cloud: Cloud, spec: dict[str, Any]) -> Instance:
+    """Create an instance record from `spec` (ECS field names) and start making its machine.
+
+    The caller has validated the spec and, for spot, checked the market. Returns the record.
+    """
+    now = cloud.clock.now()
+    zone, itype = spec["ZoneId"], spec["InstanceType"]
+    offer = cloud.market.offer(zone, itype)
+    spot = spec.get("SpotStrategy", "NoSpot") != "NoSpot"
+    instance_id = ids.new_id("i", cloud.settings.region)
+    instance: Instance = {
+        "InstanceId": instance_id,
+        "InstanceName": spec.get("InstanceName") or instance_id,
+        "HostName": spec.get("HostName") or instance_id,
+        "Description": spec.get("Description", ""),
+        "RegionId": cloud.settings.region,
+        "ZoneId": zone,
+        "InstanceType": itype,
+        "ImageId": spec["ImageId"],
+        "VpcId": spec.get("VpcId", ""),
+        "VSwitchId": spec.get("VSwitchId", ""),
+        "SecurityGroupIds": list(spec.get("SecurityGroupIds", [])),
+        "PrivateIpAddress": spec.get("PrivateIpAddress", ""),
+        "PublicIpAddress": spec.get("PublicIpAddress", ""),
+        "InternetMaxBandwidthOut": int(spec.get("InternetMaxBandwidthOut", 0)),
+        "InstanceChargeType": "PostPaid",
+        "SpotStrategy": spec.get("SpotStrategy", "NoSpot"),
+        "SpotPriceLimit": float(spec.get("SpotPriceLimit", 0.0)),
+        "SpotDuration": int(spec.get("SpotDuration", 0)),
+        "SpotInterruptionBehavior": spec.get("SpotInterruptionBehavior", "Terminate"),
+        "RamRoleName": spec.get("RamRoleName", ""),
+        "UserData": spec.get("UserData", ""),
+        "KeyPairName": spec.get("KeyPairName", ""),
+        "SystemDisk": spec.get("SystemDisk", {"Category": "cloud_essd", "Size": 40}),
+        "Tags": list(spec.get("Tags", [])),
+        "ScalingGroupId": spec.get("ScalingGroupId", ""),
+        "Status": "Pending",
+        "OperationLocks": [],
+        "CreatedAt": now,
+        "CreationTime": iso_minutes(now),
+        "ReclaimAt": None,
+        "PricePerHour": offer.spot_price if spot else offer.on_demand_price,
+    }
+    with cloud.store.transaction():
+        cloud.store.put("instance", instance_id, instance)
+        billing.open_entry(cloud.store, instance, billing.SPOT if spot else billing.PAY_AS_YOU_GO,
+                           instance["PricePerHour"], now)
+    cloud.backend.create(instance)
+    log.info("launched %s (%s, %s, %s)", instance_id, zone, itype, instance["SpotStrategy"])
+    return instance
+
+
+def release(cloud: Cloud, instance_id: str, reason: str = "released") -> None:
+    """Delete an instance at once, whatever its state (no checks: callers do them)."""
+    instance = cloud.store.get("instance", instance_id)
+    if instance is None:
+        return
+    cloud.backend.destroy(instance)
+    with cloud.store.transaction():
+        cloud.store.delete("instance", instance_id)
+        billing.close_entry(cloud.store, instance_id, cloud.clock.now())
+        cloud.store.put("released_instance", instance_id, {
+            "InstanceId": instance_id, "Reason": reason, "ReleasedAt": cloud.clock.now(),
+            "ScalingGroupId": instance.get("ScalingGroupId", ""), "ZoneId": instance["ZoneId"],
+            "SpotStrategy": instance["SpotStrategy"],
+        })
+    log.info("released %s (%s)", instance_id, reason)
+
+
+def protected_until(instance: Instance) -> float:
+    """End of the SpotDuration protection period (virtual time)."""
+    return instance["CreatedAt"] + 3600 * int(instance.get("SpotDuration") or 0)
+
+
+def schedule_reclaim(cloud: Cloud, instance_id: str, notice_seconds: float | None = None) -> Instance:
+    """Announce a spot reclaim: a Recycling lock now, the kill after the notice.
+
+    Within the SpotDuration protection period the kill waits until the period is over.
+    """
+    notice = cloud.settings.reclaim_notice_seconds if notice_seconds is None else notice_seconds
+    if notice < 0:
+        raise ValueError("the notice must be zero or more seconds")
+    with cloud.store.transaction():
+        instance = get(cloud, instance_id)
+        if not is_spot(instance):
+            raise ApiError("IncorrectInstanceStatus", f"{instance_id} is a pay-as-you-go instance; only spot "
+                           "instances are reclaimed.")
+        if instance["ReclaimAt"] is not None:
+            return instance
+        now = cloud.clock.now()
+        instance["ReclaimAt"] = max(now + notice, protected_until(instance))
+        instance["ReclaimNoticeAt"] = instance["ReclaimAt"] - notice
+        if instance["ReclaimNoticeAt"] <= now:
+            instance["OperationLocks"] = [{"LockReason": "Recycling"}]
+        cloud.store.put("instance", instance_id, instance)
+    log.info("reclaim of %s at %s (virtual clock)", instance_id, iso_seconds(instance["ReclaimAt"]))
+    return instance
+
+
+def termination_time(instance: Instance, now: float) -> str | None:
+    """What the metadata service answers for spot/termination-time: None until the notice."""
+    if instance.get("ReclaimAt") is None or now < instance.get("ReclaimNoticeAt", instance["ReclaimAt"]):
+        return None
+    return iso_seconds(instance["ReclaimAt"])
+
+
+def sync(cloud: Cloud) -> None:
+    """Bring every record up to date with its machine; carry out due reclaims."""
+    now = cloud.clock.now()
+    for instance in cloud.store.list("instance"):
+        instance_id = instance["InstanceId"]
+        if instance.get("ReclaimAt") is not None:
+            if now >= instance["ReclaimAt"]:
+                _carry_out_reclaim(cloud, instance)
+                continue
+            if not instance["OperationLocks"] and now >= instance["ReclaimNoticeAt"]:
+                cloud.store.update("instance", instance_id, OperationLocks=[{"LockReason": "Recycling"}])
+        observed = cloud.backend.observe(instance)
+        if observed != instance["Status"]:
+            with cloud.store.transaction():
+                current = cloud.store.get("instance", instance_id)
+                if current is not None and current["Status"] == instance["Status"]:
+                    current["Status"] = observed
+                    if observed == "Running" and not current.get("StartedAt"):
+                        current["StartedAt"] = now
+                    cloud.store.put("instance", instance_id, current)
+
+
+def _carry_out_reclaim(cloud: Cloud, instance: Instance) -> None:
+    cloud.backend.kill(instance)
+    if instance.get("SpotInterruptionBehavior") == "Stop":
+        cloud.store.update("instance", instance["InstanceId"], Status="Stopped", ReclaimAt=None,
+                           OperationLocks=[])
+        billing.close_entry(cloud.store, instance["InstanceId"], cloud.clock.now())
+    else:
+        release(cloud, instance["InstanceId"], reason="spot instance reclaimed")

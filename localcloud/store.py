@@ -1,0 +1,129 @@
+"""The state database: SQLite under the state directory, shared by every part of the daemon.
+
+Resources are JSON documents keyed by (kind, id), in creation order. One lock serialises the
+daemon's threads; every write is committed before the API answers, so a killed daemon loses
+nothing it has acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    id   TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (kind, id)
+);
+CREATE TABLE IF NOT EXISTS kv (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce   TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nonces_expires ON nonces (expires);
+"""
+
+Doc = dict[str, Any]
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All reads and writes inside are atomic and isolated from the daemon's other threads."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self._conn.execute("COMMIT")
+
+    # -- documents -------------------------------------------------------------------------
+    def get(self, kind: str, id_: str) -> Doc | None:
+        with self._lock:
+            row = self._conn.execute("SELECT data FROM resources WHERE kind=? AND id=?", (kind, id_)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, kind: str, id_: str, data: Doc) -> Doc:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO resources (kind, id, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data",
+                (kind, id_, json.dumps(data, sort_keys=True)),
+            )
+        return data
+
+    def delete(self, kind: str, id_: str) -> bool:
+        with self._lock:
+            cur = self._conn.execute("DELETE FROM resources WHERE kind=? AND id=?", (kind, id_))
+        return cur.rowcount > 0
+
+    def list(self, kind: str, where: Callable[[Doc], bool] | None = None) -> list[Doc]:
+        with self._lock:
+            rows = self._conn.execute("SELECT data FROM resources WHERE kind=? ORDER BY seq", (kind,)).fetchall()
+        docs = [json.loads(r[0]) for r in rows]
+        return [d for d in docs if where(d)] if where else docs
+
+    def update(self, kind: str, id_: str, **fields: Any) -> Doc:
+        with self.transaction():
+            doc = self.get(kind, id_)
+            if doc is None:
+                raise KeyError(f"{kind} {id_} does not exist")
+            doc.update(fields)
+            return self.put(kind, id_, doc)
+
+    # -- small values ----------------------------------------------------------------------
+    def kv_get(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def kv_put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    # -- signature nonces --------------------------------------------------------------------
+    def use_nonce(self, nonce: str, now: float, ttl: float) -> bool:
+        """Record a nonce; False when it was already used within its lifetime."""
+        with self._lock:
+            self._conn.execute("DELETE FROM nonces WHERE expires < ?", (now,))
+            try:
+                self._conn.execute("INSERT INTO nonces (nonce, expires) VALUES (?, ?)", (nonce, now + ttl))
+            except sqlite3.IntegrityError:
+                return False
+        return True
