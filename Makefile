@@ -1,0 +1,40 @@
+# make demo  - install what is missing, start localcloud, walk through the seed's cloud steps
+# make test  - install what is missing, lint, run every test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system venv lint test demo down clean
+
+setup: system venv
+
+system:
+	@scripts/install-system.sh
+	@scripts/setup-podman.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
+
+test: setup lint
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -ra
+
+demo: setup
+	$(BIN)/localcloud up
+	$(BIN)/python -m localcloud.demo
+
+down:
+	-$(BIN)/localcloud down
+
+clean: down
+	rm -rf .localcloud
