@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +23,7 @@ from alibabacloud_tea_openapi.models import Config
 from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from localcloud import cli  # noqa: E402
+from localcloud import cli
 
 
 def measure(name: str, call, seconds: float) -> tuple[str, float, float]:
@@ -61,7 +59,8 @@ def main() -> None:
                 ("ecs:DescribeRegions", lambda: ecs.describe_regions(ecs_models.DescribeRegionsRequest())),
                 ("ecs:DescribeInstances", lambda: ecs.describe_instances(
                     ecs_models.DescribeInstancesRequest(region_id="cn-hangzhou"))),
-                ("vpc:DescribeVpcs", lambda: vpc.describe_vpcs(vpc_models.DescribeVpcsRequest(region_id="cn-hangzhou"))),
+                ("vpc:DescribeVpcs", lambda: vpc.describe_vpcs(
+                    vpc_models.DescribeVpcsRequest(region_id="cn-hangzhou"))),
                 ("ess:DescribeScalingGroups", lambda: ess.describe_scaling_groups(
                     ess_models.DescribeScalingGroupsRequest(region_id="cn-hangzhou"))),
             ]
