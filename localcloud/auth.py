@@ -184,11 +184,21 @@ class Authenticator:
                 docs.append(pol["Document"])
         return docs
 
+    def session_policy(self, principal: Principal) -> dict | None:
+        """The policy AssumeRole was given for these credentials, if any; it narrows the role's."""
+        if principal.is_root:
+            return None
+        cred = self.store.get("sts_credential", principal.access_key_id)
+        return cred.get("Policy") if cred else None
+
     def authorize(self, principal: Principal, action: str, resource: str) -> None:
         """Raise Forbidden.RAM unless the principal may perform `action` on `resource`."""
         if principal.is_root:
             return
-        if not policy.is_allowed(self.role_policies(principal.role_name), action, resource):
+        session = self.session_policy(principal)
+        allowed = policy.is_allowed(self.role_policies(principal.role_name), action, resource) and (
+            session is None or policy.is_allowed([session], action, resource))
+        if not allowed:
             raise ApiError("Forbidden.RAM",
                            f"User not authorized to operate on the specified resource, or this API doesn't support "
                            f"RAM. ({principal.arn} may not perform {action} on {resource})", 403)

@@ -26,6 +26,8 @@ log = logging.getLogger("localcloud.api")
 access_log = logging.getLogger("localcloud.access")
 
 GLOBAL_PRODUCTS = ("ram", "sts")
+# Actions any authenticated caller may perform, whatever its policies (as on Alibaba).
+UNRESTRICTED_ACTIONS = ("sts:GetCallerIdentity",)
 
 
 def _error_body(err: ApiError, request_id: str) -> dict[str, Any]:
@@ -112,7 +114,9 @@ class RpcHandler(BaseHTTPRequestHandler):
         if product not in GLOBAL_PRODUCTS and region != cloud.settings.region:
             raise ApiError("InvalidRegionId.NotFound", f"The specified region {region} does not exist; this cloud "
                            f"serves {cloud.settings.region}.", 404)
-        cloud.auth.authorize(principal, f"{product}:{action_name}", f"acs:{product}:{region}:{cloud.account_uid}:*")
+        if f"{product}:{action_name}" not in UNRESTRICTED_ACTIONS:
+            cloud.auth.authorize(principal, f"{product}:{action_name}",
+                                 f"acs:{product}:{region}:{cloud.account_uid}:*")
         request = Request(action_name, product, Params(params), principal, request_id, region)
         token = params.get("ClientToken")
         with cloud.store.transaction():

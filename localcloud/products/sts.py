@@ -1,0 +1,169 @@
+"""STS 2015-04-01: temporary credentials for RAM roles (AssumeRole) and GetCallerIdentity.
+
+Credentials are stored as kind `sts_credential` keyed by their AccessKeyId with the fields
+localcloud.auth reads (AccessKeySecret, SecurityToken, ExpirationEpoch, RoleName, RoleSessionName)
+and, when AssumeRole was given one, the session policy under "Policy". Expiry is on real wall time,
+not the virtual clock: the SDKs and ossfs holding the credentials judge them by their own clocks.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import time
+from typing import Any
+
+from .. import ids, policy
+from ..auth import Principal
+from ..clock import iso_seconds
+from ..cloud import Cloud, Request, action
+from ..errors import ApiError
+from . import ram
+
+MIN_DURATION_SECONDS = 900
+# Expired credentials are kept this long so that their use is answered "expired", not "not found".
+EXPIRED_RETENTION_SECONDS = 24 * 3600
+
+_ROLE_ARN = re.compile(r"^acs:ram::(\d+):role/([A-Za-z0-9.\-]{1,64})$", re.IGNORECASE)
+_SESSION_NAME = re.compile(r"^[A-Za-z0-9.@\-_]{2,64}$")
+
+
+def _security_token() -> str:
+    # Alibaba's tokens are long opaque base64 strings starting with "CAIS".
+    return "CAIS" + base64.b64encode(secrets.token_bytes(240)).decode()
+
+
+def _purge_expired(cloud: Cloud, now: float) -> None:
+    cutoff = now - EXPIRED_RETENTION_SECONDS
+    for cred in cloud.store.list("sts_credential", lambda c: c["ExpirationEpoch"] < cutoff):
+        cloud.store.delete("sts_credential", cred["AccessKeyId"])
+
+
+def _issue(cloud: Cloud, role: dict[str, Any], session_name: str, duration_seconds: int,
+           session_policy: dict | None) -> dict[str, Any]:
+    now = time.time()
+    expires = now + duration_seconds
+    record: dict[str, Any] = {
+        "AccessKeyId": ids.access_key_id("STS."),
+        "AccessKeySecret": ids.secret(44),
+        "SecurityToken": _security_token(),
+        "Expiration": iso_seconds(expires),
+        "ExpirationEpoch": expires,
+        "IssuedEpoch": now,
+        "RoleName": role["RoleName"],
+        "RoleId": role["RoleId"],
+        "RoleArn": role["Arn"],
+        "RoleSessionName": session_name,
+    }
+    if session_policy is not None:
+        record["Policy"] = session_policy
+    with cloud.store.transaction():
+        _purge_expired(cloud, now)
+        cloud.store.put("sts_credential", record["AccessKeyId"], record)
+    return record
+
+
+def issue_role_credentials(cloud: Cloud, role_name: str, session_name: str,
+                           duration_seconds: int = 3600) -> dict:
+    """Temporary credentials for `role_name`, as a service trusted by the role would get them.
+
+    No trust-policy check: the caller (the instance metadata service, tests) acts for the cloud.
+    Returns the Credentials fields (AccessKeyId, AccessKeySecret, SecurityToken, Expiration) and the
+    rest of the stored record (ExpirationEpoch, RoleName, RoleSessionName, ...).
+    """
+    with cloud.store.transaction():
+        role = ram.get_role(cloud, role_name)
+        return _issue(cloud, role, session_name, duration_seconds, None)
+
+
+def _credentials_view(record: dict[str, Any]) -> dict[str, str]:
+    return {k: record[k] for k in ("AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration")}
+
+
+def _role_from_arn(cloud: Cloud, arn: str) -> dict[str, Any]:
+    match = _ROLE_ARN.match(arn)
+    if match is None:
+        raise ApiError("InvalidParameter.RoleArn",
+                       f"The parameter RoleArn is wrongly formed: {arn!r}; expected acs:ram::<account>:role/<name>.")
+    uid, name = match.groups()
+    role = cloud.store.get("ram_role", name.lower())
+    if uid != cloud.account_uid or role is None:
+        raise ApiError("EntityNotExist.Role", f"The role not exists: {arn}.", 404)
+    return role
+
+
+def _caller_identities(principal: Principal) -> set[str]:
+    """Principal values in a trust policy that name the caller; account-wide ones cover every identity."""
+    uid = principal.account_uid
+    names = {uid, f"acs:ram::{uid}:root"}
+    if not principal.is_root:
+        names.add(f"acs:ram::{uid}:role/{principal.role_name}".lower())
+    return names
+
+
+def _trusts(role: dict[str, Any], principal: Principal) -> bool:
+    """Whether the role's trust policy lets the caller assume it (explicit Deny wins)."""
+    identities = _caller_identities(principal)
+    document = policy.parse_document(role["AssumeRolePolicyDocument"])
+    statements = []
+    for statement in document["Statement"]:
+        ram_principals = statement.get("Principal", {}).get("RAM", [])
+        if isinstance(ram_principals, str):
+            ram_principals = [ram_principals]
+        if any(p.lower() in identities for p in ram_principals):
+            statements.append(statement)
+    return policy.is_allowed([{"Statement": statements}], "sts:AssumeRole", role["Arn"])
+
+
+def _session_policy(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    try:
+        return policy.parse_document(text)
+    except ApiError as err:
+        raise ApiError("InvalidParameter.PolicyGrammar",
+                       f"The parameter Policy has not passed grammar check: {err.message}") from None
+
+
+@action("sts", "AssumeRole")
+def assume_role(cloud: Cloud, req: Request) -> dict:
+    p = req.params
+    role = _role_from_arn(cloud, p.str("RoleArn", required=True))
+    session_name = p.str("RoleSessionName", required=True)
+    if not _SESSION_NAME.match(session_name):
+        raise ApiError("InvalidParameter.RoleSessionName",
+                       "The parameter RoleSessionName is wrongly formed: 2 to 64 characters of letters, digits "
+                       "and . @ - _ are allowed.")
+    duration = p.int("DurationSeconds", ram.DEFAULT_SESSION_DURATION)
+    if not MIN_DURATION_SECONDS <= duration <= role["MaxSessionDuration"]:
+        raise ApiError("InvalidParameter.DurationSeconds",
+                       f"The Min/Max value of DurationSeconds is {MIN_DURATION_SECONDS}/"
+                       f"{role['MaxSessionDuration']} seconds for this role (its MaxSessionDuration).")
+    session_policy = _session_policy(p.str("Policy"))
+    # Alibaba refuses AssumeRole with an account's own key; this cloud has no RAM users, so the
+    # account key stands for them and is judged by the trust policy like any other caller.
+    if not _trusts(role, req.principal):
+        raise ApiError("NoPermission",
+                       f"You are not authorized to assume this role: {role['Arn']}. Its trust policy "
+                       f"(AssumeRolePolicyDocument) does not allow {req.principal.arn}.", 403)
+    record = _issue(cloud, role, session_name, duration, session_policy)
+    return {
+        "Credentials": _credentials_view(record),
+        "AssumedRoleUser": {"Arn": f"{role['Arn']}/{session_name}",
+                            "AssumedRoleId": f"{role['RoleId']}:{session_name}"},
+    }
+
+
+@action("sts", "GetCallerIdentity")
+def get_caller_identity(cloud: Cloud, req: Request) -> dict:
+    principal = req.principal
+    uid = principal.account_uid
+    if principal.is_root:
+        return {"AccountId": uid, "UserId": uid, "PrincipalId": uid, "Arn": f"acs:ram::{uid}:root",
+                "IdentityType": "Account"}
+    cred = cloud.store.get("sts_credential", principal.access_key_id) or {}
+    role_id = cred.get("RoleId", "")
+    return {"AccountId": uid, "RoleId": role_id, "PrincipalId": f"{role_id}:{principal.session_name}",
+            "Arn": f"acs:ram::{uid}:assumed-role/{principal.role_name}/{principal.session_name}",
+            "IdentityType": "AssumedRoleUser"}
