@@ -13,7 +13,8 @@ Store kinds used across products (one place to look them up):
   ram_policy        lower(f"{PolicyType}:{PolicyName}") -> {PolicyName, PolicyType, Document (dict), ...}
   instance          InstanceId -> ECS instance record (see instances.launch)
   released_instance InstanceId -> {Reason, ReleasedAt, ScalingGroupId, ...}
-  image             ImageId -> ECS image record
+  image             ImageId -> ECS image record (public system images registered at start)
+  spot_price_history f"{zone}/{type}/{time}" -> {ZoneId, InstanceType, SpotPrice, At}: every spot price change
   vpc, vswitch, security_group, scaling_group, scaling_configuration, scaling_activity, ledger
   client_token      f"{product}:{action}:{token}" -> the response first given
 """
@@ -99,10 +100,12 @@ class Cloud:
             self.clock = Clock(self.settings.time_scale)
         self.store.kv_put("clock", self.clock.state())
         self.auth = Authenticator(self.store)
-        self.market = Market(self.store, self.settings)
+        self.market = Market(self.store, self.settings, self.clock)
         self.backend = backend or make_backend(self.settings.backend)
         self._tick_lock = threading.Lock()
         self._bootstrap_account()
+        from .products.ecs_images import ensure_system_images
+        ensure_system_images(self)
 
     def _load_settings(self, given: Settings | None) -> Settings:
         """Settings are fixed at the first start of a state dir; later starts may change the time scale."""

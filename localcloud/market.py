@@ -6,8 +6,10 @@ at once (instances under a reclaim notice still hold their place until they are 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+from .clock import Clock
 from .config import Settings
 from .errors import ApiError
 from .store import Store
@@ -25,9 +27,10 @@ class Offer:
 
 
 class Market:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, clock: Clock | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.clock = clock
         self._types = {t.name: t for t in settings.instance_types}
 
     @property
@@ -65,7 +68,16 @@ class Market:
                 "Capacity": current.capacity if capacity is None else capacity,
                 "Price": current.spot_price if price is None else price,
             })
+            if price is not None and price != current.spot_price:
+                self._record_price(zone, instance_type, price)
         return self.offer(zone, instance_type)
+
+    def _record_price(self, zone: str, instance_type: str, price: float) -> None:
+        """Keep every spot price change for DescribeSpotPriceHistory (virtual time)."""
+        at = self.clock.now() if self.clock else time.time()
+        self.store.put("spot_price_history", f"{zone}/{instance_type}/{at:.6f}", {
+            "ZoneId": zone, "InstanceType": instance_type, "SpotPrice": price, "At": at,
+        })
 
     def spot_in_use(self, zone: str, instance_type: str) -> int:
         return len(self.store.list("instance", lambda i: i["ZoneId"] == zone and i["InstanceType"] == instance_type
