@@ -1,0 +1,61 @@
+"""Shared pieces of the ESS 2022-02-22 API: lookups, paging and the group's view for Describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import instances, scaling
+from ..cloud import Cloud, Request
+from ..errors import ApiError
+from ..params import Params
+
+Doc = dict[str, Any]
+
+
+def get_group(cloud: Cloud, group_id: str | None) -> Doc:
+    group = cloud.store.get("scaling_group", group_id or "")
+    if group is None:
+        raise ApiError("InvalidScalingGroupId.NotFound", f"The specified scaling group {group_id} does not exist.",
+                       404)
+    return group
+
+
+def get_configuration(cloud: Cloud, config_id: str | None) -> Doc:
+    config = cloud.store.get("scaling_configuration", config_id or "")
+    if config is None:
+        raise ApiError("InvalidScalingConfigurationId.NotFound",
+                       f"The specified scaling configuration {config_id} does not exist.", 404)
+    return config
+
+
+def page(req: Request, items: list[Doc]) -> tuple[list[Doc], dict[str, int]]:
+    """One page of `items` and the paging fields of the response (ESS: 10 by default, at most 50)."""
+    number = req.params.int("PageNumber", 1, minimum=1, maximum=100000) or 1
+    size = req.params.int("PageSize", 10, minimum=1, maximum=50) or 10
+    start = (number - 1) * size
+    return items[start:start + size], {"TotalCount": len(items), "PageNumber": number, "PageSize": size}
+
+
+def nested_params(req: Request, name: str) -> Params:
+    """`Name.Field` parameters (e.g. `CapacityOptions.CompensateWithOnDemand`) as their own Params."""
+    return Params(req.params.nested(name))
+
+
+def capacities(cloud: Cloud, group: Doc) -> Doc:
+    """The capacity counters of DescribeScalingGroups."""
+    now = cloud.clock.now()
+    members = scaling.members(cloud, group["ScalingGroupId"])
+    states = [scaling.lifecycle_state(group, m, now) for m in members]
+    return {
+        "TotalCapacity": len(members),
+        "TotalInstanceCount": len(members),
+        "ActiveCapacity": states.count("InService"),
+        "PendingCapacity": states.count("Pending"),
+        "RemovingCapacity": states.count("Removing"),
+        "StoppedCapacity": states.count("Stopped"),
+        "SpotCapacity": sum(1 for m in members if instances.is_spot(m)),
+        "StandbyCapacity": 0,
+        "ProtectedCapacity": 0,
+        "PendingWaitCapacity": 0,
+        "RemovingWaitCapacity": 0,
+    }

@@ -1,0 +1,478 @@
+"""The Auto Scaling engine: keeps every enabled scaling group at its desired capacity.
+
+It runs on every engine tick. All of its state lives in the store, so a daemon restarted in the
+middle of a scale-out finishes it without launching twice:
+  - the members of a group are the instances whose `ScalingGroupId` names it;
+  - the group record keeps `KnownMembers` (to tell why a member left), `Replacements` (spot
+    instance -> the pay-as-you-go one it replaces once in service), `Remedied` (members under a
+    reclaim notice already replaced), `PendingCause` (set by ModifyScalingGroup) and `LastFailure`;
+  - every action is a `scaling_activity`; an InProgress one completes once its instances run.
+
+Placement follows ESS's multi-zone policies over the group's vSwitches (their order is the
+priority): COST_OPTIMIZED takes the cheapest spot offer with stock, PRIORITY the first vSwitch with
+stock, BALANCE the zone with the fewest members.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import ids, instances
+from .clock import iso_minutes
+from .cloud import ticker
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .cloud import Cloud
+
+log = logging.getLogger("localcloud.scaling")
+
+Doc = dict[str, Any]
+
+FINISHED = ("Successful", "Warning", "Failed", "Rejected")
+COST_OPTIMIZED = "COST_OPTIMIZED"
+# Instance states that hold a place in the group (a Stopped member still counts, as on ESS).
+HOLDING = ("Pending", "Starting", "Running", "Stopping", "Stopped")
+
+
+# -- members -----------------------------------------------------------------------------------
+
+def members(cloud: Cloud, group_id: str) -> list[Doc]:
+    return cloud.store.list("instance", lambda i: i.get("ScalingGroupId") == group_id)
+
+
+def under_notice(instance: Doc, now: float) -> bool:
+    """True once a spot member has received its reclaim notice."""
+    if instance.get("ReclaimAt") is None:
+        return False
+    return bool(instance.get("OperationLocks")) or now >= instance.get("ReclaimNoticeAt", instance["ReclaimAt"])
+
+
+def lifecycle_state(group: Doc, instance: Doc, now: float) -> str:
+    """The ESS lifecycle state of a member (DescribeScalingInstances)."""
+    if instance["Status"] in ("Pending", "Starting"):
+        return "Pending"
+    if instance["Status"] == "Stopped":
+        return "Stopped"
+    if group.get("SpotInstanceRemedy") and under_notice(instance, now):
+        return "Removing"
+    return "InService"
+
+
+def activity_of(cloud: Cloud, instance_id: str) -> str:
+    """The scaling activity that created an instance ("" when none did)."""
+    for activity in cloud.store.list("scaling_activity", lambda a: instance_id in a.get("CreatedInstances", [])):
+        return activity["ScalingActivityId"]
+    return ""
+
+
+# -- activities --------------------------------------------------------------------------------
+
+def new_activity(cloud: Cloud, group: Doc, cause: str, description: str, status: str = "InProgress",
+                 message: str = "") -> Doc:
+    now = cloud.clock.now()
+    activity = {
+        "ScalingActivityId": ids.new_id("asa", cloud.settings.region),
+        "ScalingGroupId": group["ScalingGroupId"],
+        "StatusCode": status,
+        "StatusMessage": message,
+        "Progress": 0 if status == "InProgress" else 100,
+        "Cause": cause,
+        "Description": description,
+        "StartedAt": now,
+        "StartTime": iso_minutes(now),
+        "EndTime": None if status == "InProgress" else iso_minutes(now),
+        "TotalCapacity": str(len(members(cloud, group["ScalingGroupId"]))),
+        "CreatedInstances": [],
+        "DestroyedInstances": [],
+        "AwaitingRemoval": [],
+        "Warnings": [],
+    }
+    cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+    log.info("%s %s: %s (%s)", group["ScalingGroupId"], activity["ScalingActivityId"], description, cause)
+    return activity
+
+
+def finish_activity(cloud: Cloud, activity: Doc, status: str, message: str) -> None:
+    activity.update(StatusCode=status, StatusMessage=message, Progress=100,
+                    EndTime=iso_minutes(cloud.clock.now()),
+                    TotalCapacity=str(len(members(cloud, activity["ScalingGroupId"]))))
+    cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+
+
+def _advance_activities(cloud: Cloud, group: Doc) -> None:
+    """Complete InProgress activities whose new instances are in service (or gone)."""
+    gid = group["ScalingGroupId"]
+    for activity in cloud.store.list("scaling_activity",
+                                     lambda a: a["ScalingGroupId"] == gid and a["StatusCode"] == "InProgress"):
+        created = activity["CreatedInstances"]
+        records = {i: cloud.store.get("instance", i) for i in created}
+        running = [i for i, r in records.items() if r is not None and r["Status"] == "Running"]
+        lost = [i for i, r in records.items() if r is None]
+        waiting = len(created) - len(running) - len(lost) + len(activity["AwaitingRemoval"])
+        if waiting > 0:
+            done = len(running) + len(lost)
+            progress = int(100 * done / max(1, len(created) + len(activity["AwaitingRemoval"])))
+            if progress != activity["Progress"]:
+                activity["Progress"] = progress
+                cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+            continue
+        warnings = list(activity["Warnings"]) + [f"The instance {i} was released before it came into service."
+                                                 for i in lost]
+        if lost and not running and created:
+            finish_activity(cloud, activity, "Failed", " ".join(warnings))
+        elif warnings:
+            finish_activity(cloud, activity, "Warning", " ".join(warnings))
+        else:
+            finish_activity(cloud, activity, "Successful", f"\"{len(created)}\" ECS instances are added."
+                            if created else "The scaling activity completed.")
+
+
+# -- placement ---------------------------------------------------------------------------------
+
+@dataclass(order=True)
+class Placement:
+    rank: tuple
+    vswitch: Doc = field(compare=False)
+    instance_type: str = field(compare=False)
+    spot: bool = field(compare=False)
+    price: float = field(compare=False)
+
+
+def instance_types(config: Doc) -> list[str]:
+    return list(config.get("InstanceTypes") or []) or [config["InstanceType"]]
+
+
+def price_limit(config: Doc, instance_type: str) -> float | None:
+    for limit in config.get("SpotPriceLimits", []):
+        if limit["InstanceType"] == instance_type:
+            return float(limit["PriceLimit"])
+    return None
+
+
+def group_vswitches(cloud: Cloud, group: Doc) -> list[Doc]:
+    found = [cloud.store.get("vswitch", v) for v in group["VSwitchIds"]]
+    return [v for v in found if v is not None]
+
+
+def _rank(policy: str, price: float, vsw_order: int, type_order: int, zone_count: int) -> tuple:
+    if policy == "PRIORITY":
+        return (vsw_order, type_order)
+    if policy == "BALANCE":
+        return (zone_count, vsw_order, type_order)
+    return (price, vsw_order, type_order)
+
+
+def choose(cloud: Cloud, group: Doc, config: Doc, spot: bool, zone_counts: dict[str, int]) -> Placement | None:
+    """The best (vSwitch, instance type) for one new instance, or None when spot has no stock."""
+    best: Placement | None = None
+    policy = group["MultiAZPolicy"]
+    for vsw_order, vswitch in enumerate(group_vswitches(cloud, group)):
+        zone = vswitch["ZoneId"]
+        for type_order, itype in enumerate(instance_types(config)):
+            try:
+                offer = cloud.market.offer(zone, itype)
+            except ApiError:
+                continue  # a type the zone does not sell
+            if spot:
+                if cloud.market.spot_free(zone, itype) <= 0:
+                    continue
+                limit = price_limit(config, itype)
+                if config["SpotStrategy"] == "SpotWithPriceLimit" and limit is not None and offer.spot_price > limit:
+                    continue
+                price = offer.spot_price
+            else:
+                price = offer.on_demand_price
+            candidate = Placement(_rank(policy, price, vsw_order, type_order, zone_counts.get(zone, 0)),
+                                  vswitch, itype, spot, price)
+            if best is None or candidate < best:
+                best = candidate
+    return best
+
+
+def on_demand_target(group: Doc, desired: int, config: Doc) -> int:
+    """How many of `desired` instances are pay-as-you-go by the group's capacity options."""
+    if config["SpotStrategy"] == "NoSpot":
+        return desired
+    if group["MultiAZPolicy"] != COST_OPTIMIZED:
+        return 0
+    base = min(desired, int(group.get("OnDemandBaseCapacity") or 0))
+    above = desired - base
+    return base + math.ceil(above * int(group.get("OnDemandPercentageAboveBaseCapacity") or 0) / 100)
+
+
+def _free_address(cloud: Cloud, vswitch: Doc) -> str:
+    """The first free private address of a vSwitch (ECS keeps the first three and the last)."""
+    cidr = vswitch.get("CidrBlock")
+    if not cidr:
+        return ""
+    used = {i.get("PrivateIpAddress") for i in cloud.store.list("instance", lambda i: i.get("VSwitchId")
+                                                                == vswitch["VSwitchId"])}
+    network = ipaddress.ip_network(cidr, strict=False)
+    for offset, address in enumerate(network.hosts()):
+        if offset < 2 or address == network.broadcast_address - 1:
+            continue
+        if str(address) not in used:
+            return str(address)
+    return ""
+
+
+def launch_spec(cloud: Cloud, group: Doc, config: Doc, placement: Placement) -> Doc:
+    vswitch = placement.vswitch
+    security_groups = list(config.get("SecurityGroupIds") or [])
+    if not security_groups and config.get("SecurityGroupId"):
+        security_groups = [config["SecurityGroupId"]]
+    spec: Doc = {
+        "ScalingGroupId": group["ScalingGroupId"],
+        "ImageId": config["ImageId"],
+        "InstanceType": placement.instance_type,
+        "ZoneId": vswitch["ZoneId"],
+        "VSwitchId": vswitch["VSwitchId"],
+        "VpcId": vswitch.get("VpcId", group.get("VpcId", "")),
+        "SecurityGroupIds": security_groups,
+        "PrivateIpAddress": _free_address(cloud, vswitch),
+        "SpotStrategy": config["SpotStrategy"] if placement.spot else "NoSpot",
+        "RamRoleName": config.get("RamRoleName", ""),
+        "UserData": config.get("UserData", ""),
+        "KeyPairName": config.get("KeyPairName", ""),
+        "Tags": [*config.get("Tags", []), {"Key": "acs:autoscaling:scalingGroupId", "Value": group["ScalingGroupId"]}],
+        "InstanceName": config.get("InstanceName") or "ESS-asg-" + config["ScalingConfigurationName"],
+        "InternetMaxBandwidthOut": config.get("InternetMaxBandwidthOut", 0),
+        "SystemDisk": config.get("SystemDisk", {"Category": "cloud_essd", "Size": 40}),
+    }
+    if placement.spot:
+        spec.update(SpotPriceLimit=price_limit(config, placement.instance_type) or 0.0,
+                    SpotDuration=config.get("SpotDuration", 1),
+                    SpotInterruptionBehavior=config.get("SpotInterruptionBehavior", "Terminate"))
+    return spec
+
+
+# -- the reconcile loop ------------------------------------------------------------------------
+
+@dataclass
+class View:
+    """One group's members, sorted by role, at one instant."""
+    group: Doc
+    now: float
+    all: list[Doc]
+
+    @property
+    def replaced(self) -> set[str]:
+        return set(self.group.get("Replacements", {}).values())
+
+    @property
+    def doomed(self) -> list[Doc]:
+        """Members under a reclaim notice that the group replaces at once (SpotInstanceRemedy)."""
+        if not self.group.get("SpotInstanceRemedy"):
+            return []
+        return [m for m in self.all if under_notice(m, self.now)]
+
+    @property
+    def serving(self) -> list[Doc]:
+        leaving = self.replaced | {m["InstanceId"] for m in self.doomed}
+        return [m for m in self.all if m["InstanceId"] not in leaving and m["Status"] in HOLDING]
+
+    def zone_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for m in self.serving:
+            counts[m["ZoneId"]] = counts.get(m["ZoneId"], 0) + 1
+        return counts
+
+
+@ticker
+def scaling_engine(cloud: Cloud) -> None:
+    """Reconcile every enabled scaling group, each in one store transaction."""
+    for group_id in [g["ScalingGroupId"] for g in cloud.store.list("scaling_group")]:
+        try:
+            with cloud.store.transaction():
+                group = cloud.store.get("scaling_group", group_id)
+                if group is not None and group["LifecycleState"] == "Active":
+                    reconcile(cloud, group)
+        except Exception:
+            log.exception("scaling group %s: reconcile failed; retrying on the next tick", group_id)
+
+
+def reconcile(cloud: Cloud, group: Doc) -> None:
+    config = cloud.store.get("scaling_configuration", group.get("ActiveScalingConfigurationId") or "")
+    if config is None:
+        return
+    before = dict(group)
+    _finish_replacements(cloud, group)
+    _advance_activities(cloud, group)
+    view = View(group, cloud.clock.now(), members(cloud, group["ScalingGroupId"]))
+    departures = [i for i in group.get("KnownMembers", []) if i not in {m["InstanceId"] for m in view.all}]
+    desired = int(group["DesiredCapacity"])
+    need = desired - len(view.serving)
+    if desired == 0 and view.all:
+        # Nothing is kept, not even members on their way out (reclaimed or being replaced).
+        _scale_in(cloud, group, view, view.all)
+    elif need > 0:
+        _scale_out(cloud, group, config, view, need, departures)
+    elif need < 0:
+        _scale_in(cloud, group, view, removal_order(group, view.serving)[:-need])
+    else:
+        group["PendingCause"] = None
+        if group.get("SpotAutoReplaceOnDemand") and config["SpotStrategy"] != "NoSpot":
+            _replace_on_demand(cloud, group, config, view)
+    final = members(cloud, group["ScalingGroupId"])
+    group["KnownMembers"] = [m["InstanceId"] for m in final]
+    group["Remedied"] = [i for i in group.get("Remedied", []) if i in group["KnownMembers"]]
+    if group != before:
+        cloud.store.put("scaling_group", group["ScalingGroupId"], group)
+
+
+def _finish_replacements(cloud: Cloud, group: Doc) -> None:
+    """Remove a pay-as-you-go member once the spot instance replacing it is in service."""
+    pairs = dict(group.get("Replacements", {}))
+    for spot_id, payg_id in pairs.items():
+        spot = cloud.store.get("instance", spot_id)
+        payg = cloud.store.get("instance", payg_id)
+        if spot is None or payg is None:
+            del group["Replacements"][spot_id]
+            _settle_removal(cloud, group, payg_id, released=False)
+            continue
+        if spot["Status"] == "Running":
+            instances.release(cloud, payg_id, reason=f"replaced by spot instance {spot_id} "
+                              f"(scaling group {group['ScalingGroupId']})")
+            del group["Replacements"][spot_id]
+            _settle_removal(cloud, group, payg_id, released=True)
+
+
+def _settle_removal(cloud: Cloud, group: Doc, instance_id: str, released: bool) -> None:
+    gid = group["ScalingGroupId"]
+    for activity in cloud.store.list("scaling_activity", lambda a: a["ScalingGroupId"] == gid
+                                     and instance_id in a.get("AwaitingRemoval", [])):
+        activity["AwaitingRemoval"].remove(instance_id)
+        if released:
+            activity["DestroyedInstances"].append(instance_id)
+        else:
+            activity["Warnings"].append(f"The pay-as-you-go instance {instance_id} was kept: its spot "
+                                        "replacement did not come into service.")
+        cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+
+
+def _departure_cause(cloud: Cloud, instance_id: str) -> str:
+    record = cloud.store.get("released_instance", instance_id) or {}
+    reason = record.get("Reason", "released")
+    if "reclaim" in reason:
+        return f"The spot instance {instance_id} was reclaimed and left the scaling group."
+    return f"The instance {instance_id} left the scaling group ({reason})."
+
+
+def _scale_out_cause(cloud: Cloud, group: Doc, view: View, departures: list[str]) -> str:
+    parts: list[str] = []
+    if group.get("PendingCause"):
+        parts.append(group["PendingCause"])
+    remedied = set(group.get("Remedied", []))
+    for member in view.doomed:
+        if member["InstanceId"] not in remedied:
+            parts.append(f"The spot instance {member['InstanceId']} is about to be reclaimed; "
+                         "launching a replacement (SpotInstanceRemedy).")
+    parts.extend(_departure_cause(cloud, i) for i in departures)
+    if not parts:
+        parts.append(f"The group has {len(view.serving)} instances in service, fewer than its Desired Capacity "
+                     f"{group['DesiredCapacity']}.")
+    return " ".join(parts)
+
+
+def _scale_out(cloud: Cloud, group: Doc, config: Doc, view: View, need: int, departures: list[str]) -> None:
+    cause = _scale_out_cause(cloud, group, view, departures)
+    od_target = on_demand_target(group, int(group["DesiredCapacity"]), config)
+    od_now = sum(1 for m in view.serving if not instances.is_spot(m))
+    zone_counts = view.zone_counts()
+    compensate = group["MultiAZPolicy"] == COST_OPTIMIZED and group.get("CompensateWithOnDemand", True)
+    launched: list[Doc] = []
+    warnings: list[str] = []
+    failure = ""
+    for _ in range(need):
+        want_spot = od_now >= od_target
+        placement = choose(cloud, group, config, want_spot, zone_counts)
+        if placement is None and compensate:
+            placement = choose(cloud, group, config, False, zone_counts)
+            warnings.append("No spot stock in any zone of the group's vSwitches "
+                            f"({', '.join(v['ZoneId'] for v in group_vswitches(cloud, group))}); launched a "
+                            "pay-as-you-go instance instead (CompensateWithOnDemand).")
+        if placement is None:
+            failure = ("The scale-out failed: no spot stock for " + ", ".join(instance_types(config))
+                       + " in any zone of the group's vSwitches; retrying.") if want_spot else \
+                "The scale-out failed: the group has no usable vSwitch."
+            break
+        launched.append(instances.launch(cloud, launch_spec(cloud, group, config, placement)))
+        zone_counts[placement.vswitch["ZoneId"]] = zone_counts.get(placement.vswitch["ZoneId"], 0) + 1
+        od_now += 0 if placement.spot else 1
+    _record_scale_out(cloud, group, view, cause, launched, warnings, failure)
+
+
+def _record_scale_out(cloud: Cloud, group: Doc, view: View, cause: str, launched: list[Doc],
+                      warnings: list[str], failure: str) -> None:
+    if not launched:
+        # Failed attempts repeat every tick until stock returns: record each distinct failure once.
+        if group.get("LastFailure") != failure:
+            new_activity(cloud, group, cause, "Add ECS instances", status="Failed", message=failure)
+            group["LastFailure"] = failure
+        return
+    description = f"Add \"{len(launched)}\" ECS instance(s)"
+    activity = new_activity(cloud, group, cause, description)
+    activity["CreatedInstances"] = [i["InstanceId"] for i in launched]
+    activity["Warnings"] = warnings + ([failure] if failure else [])
+    cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+    group["PendingCause"] = None
+    group["LastFailure"] = failure or None
+    group["Remedied"] = sorted(set(group.get("Remedied", [])) | {m["InstanceId"] for m in view.doomed})
+
+
+def removal_order(group: Doc, candidates: list[Doc]) -> list[Doc]:
+    """Members in the order a scale-in removes them: pay-as-you-go first, then by RemovalPolicies."""
+    policies = group.get("RemovalPolicies") or ["OldestScalingConfiguration", "OldestInstance"]
+    newest_first = next((p == "NewestInstance" for p in policies if p in ("OldestInstance", "NewestInstance")), False)
+    by_age = sorted(candidates, key=lambda m: m["CreatedAt"], reverse=newest_first)
+    return sorted(by_age, key=lambda m: instances.is_spot(m))
+
+
+def _scale_in(cloud: Cloud, group: Doc, view: View, chosen: list[Doc]) -> None:
+    cause = group.get("PendingCause") or (f"The group has {len(view.serving)} instances in service, more than "
+                                          f"its Desired Capacity {group['DesiredCapacity']}.")
+    activity = new_activity(cloud, group, cause, f"Remove \"{len(chosen)}\" ECS instance(s)")
+    for member in chosen:
+        instances.release(cloud, member["InstanceId"], reason=f"removed from scaling group {group['ScalingGroupId']}")
+    for spot_id, payg_id in list(group.get("Replacements", {}).items()):
+        if cloud.store.get("instance", payg_id) is None:
+            del group["Replacements"][spot_id]
+            _settle_removal(cloud, group, payg_id, released=True)
+    activity["DestroyedInstances"] = [m["InstanceId"] for m in chosen]
+    finish_activity(cloud, activity, "Successful", f"\"{len(chosen)}\" ECS instances are removed.")
+    group["PendingCause"] = None
+
+
+def _replace_on_demand(cloud: Cloud, group: Doc, config: Doc, view: View) -> None:
+    """Launch a spot instance for each surplus pay-as-you-go member while spot stock allows."""
+    od_target = on_demand_target(group, int(group["DesiredCapacity"]), config)
+    payg = removal_order(group, [m for m in view.serving if not instances.is_spot(m) and m["Status"] == "Running"])
+    surplus = len(payg) - od_target
+    zone_counts = view.zone_counts()
+    for member in payg[:max(0, surplus)]:
+        placement = choose(cloud, group, config, True, zone_counts)
+        if placement is None:
+            return
+        spot = instances.launch(cloud, launch_spec(cloud, group, config, placement))
+        group.setdefault("Replacements", {})[spot["InstanceId"]] = member["InstanceId"]
+        cause = (f"Spot stock is available again in {placement.vswitch['ZoneId']}: the spot instance "
+                 f"{spot['InstanceId']} replaces the pay-as-you-go instance {member['InstanceId']} "
+                 "(SpotAutoReplaceOnDemand).")
+        activity = new_activity(cloud, group, cause, "Replace a pay-as-you-go ECS instance with a spot instance")
+        activity["CreatedInstances"] = [spot["InstanceId"]]
+        activity["AwaitingRemoval"] = [member["InstanceId"]]
+        cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+
+
+def release_all(cloud: Cloud, group_id: str, reason: str) -> list[str]:
+    """Release every member of a group (ForceDelete)."""
+    released = []
+    for member in members(cloud, group_id):
+        instances.release(cloud, member["InstanceId"], reason=reason)
+        released.append(member["InstanceId"])
+    return released
