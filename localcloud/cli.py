@@ -50,6 +50,12 @@ def _runtime(state_dir: Path) -> dict[str, Any] | None:
 
 def _alive(pid: int) -> bool:
     try:
+        # A daemon this process started stays a zombie after it exits until it is reaped.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
