@@ -25,9 +25,9 @@ from alibabacloud_vpc20160428 import models as vpc_models
 from localcloud.store import Store
 
 
-def api_error(call: Callable[..., Any], *args: Any) -> ClientException:
+def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientException:
     with pytest.raises(ClientException) as info:
-        call(*args)
+        call(*args, **kwargs)
     return info.value
 
 
