@@ -6,12 +6,20 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_tea_openapi.exceptions import ClientException
+
+from localcloud.auth import Principal
+from localcloud.cloud import Cloud, Request
+from localcloud.errors import ApiError
+from localcloud.params import Params
+from localcloud.products import ram as ram_product
+from localcloud.products.sts import issue_role_credentials
 
 
 def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientException:
@@ -400,3 +408,26 @@ def test_role_credentials_can_assume_another_role_when_allowed(
     assert api_error(assume, as_first, second.arn).code == "Forbidden.RAM"
     attach(ram, first.role_name, "AliyunSTSAssumeRoleAccess", "System")
     assert assume(as_first, second.arn).assumed_role_user.arn == f"{second.arn}/tests"
+
+
+# -- role credentials for the cloud's own services -------------------------------------------
+def test_issue_role_credentials_for_a_service_role(tmp_path: Path) -> None:
+    cloud = Cloud(tmp_path)
+    try:
+        root = Principal("root-key", cloud.account_uid)
+        ram_product.create_role(cloud, Request("CreateRole", "ram", Params({
+            "RoleName": "EcsTrainer", "AssumeRolePolicyDocument": trust({"Service": ["ecs.aliyuncs.com"]})}),
+            root, "request", cloud.settings.region))
+        before = time.time()
+        creds = issue_role_credentials(cloud, "EcsTrainer", "i-bp1example", duration_seconds=1200)
+        assert creds["AccessKeyId"].startswith("STS.")
+        assert before + 1200 <= creds["ExpirationEpoch"] <= time.time() + 1200
+        assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(creds["ExpirationEpoch"])) == creds["Expiration"]
+        secret, principal = cloud.auth.resolve_key(creds["AccessKeyId"], creds["SecurityToken"])
+        assert secret == creds["AccessKeySecret"]
+        assert (principal.role_name, principal.session_name) == ("EcsTrainer", "i-bp1example")
+        with pytest.raises(ApiError) as info:
+            issue_role_credentials(cloud, "NoSuchRole", "i-bp1example")
+        assert info.value.code == "EntityNotExist.Role"
+    finally:
+        cloud.close()
