@@ -24,10 +24,10 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def api_error(call: Callable[..., Any], *args: Any) -> ClientException:
+def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientException:
     """The SDK exception a call raises (fails the test when it succeeds)."""
     try:
-        call(*args)
+        call(*args, **kwargs)
     except ClientException as err:
         return err
     raise AssertionError(f"{call.__name__} succeeded; an API error was expected")
@@ -77,15 +77,15 @@ def make_network(cloud: Any, zones: list[str]) -> Network:
 
 def create_group(ess: Any, cloud: Any, net: Network, zones: list[str], **fields: Any) -> str:
     """A COST_OPTIMIZED spot-first group over `zones` (in that priority order), as the seed configures it."""
-    options = {"multi_azpolicy": "COST_OPTIMIZED", "min_size": 0, "max_size": 3, "desired_capacity": 0,
+    options = {"scaling_group_name": unique("asg"), "multi_azpolicy": "COST_OPTIMIZED",
+               "min_size": 0, "max_size": 3, "desired_capacity": 0,
                "on_demand_base_capacity": 0, "on_demand_percentage_above_base_capacity": 0,
                "compensate_with_on_demand": True, "spot_instance_remedy": True,
                "capacity_options": ess_models.CreateScalingGroupRequestCapacityOptions(
                    spot_auto_replace_on_demand=fields.pop("spot_auto_replace_on_demand", True))}
     options.update(fields)
     return ess.create_scaling_group(ess_models.CreateScalingGroupRequest(
-        region_id=cloud.region, scaling_group_name=unique("asg"),
-        v_switch_ids=[net.vswitches[z] for z in zones], **options)).body.scaling_group_id
+        region_id=cloud.region, v_switch_ids=[net.vswitches[z] for z in zones], **options)).body.scaling_group_id
 
 
 def create_configuration(ess: Any, cloud: Any, net: Network, group_id: str, **fields: Any) -> str:
