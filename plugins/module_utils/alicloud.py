@@ -351,6 +351,23 @@ class AlicloudModule(AnsibleModule):
                 return None
             self.fail_api(err)
 
+    def oss_call(self, operation: str, request: Any, *, missing_ok: tuple[str, ...] = ()) -> Any:
+        """One OSS operation (`get_bucket_info`, ...) with retries; None when its code is in `missing_ok`."""
+        action = "".join(part.capitalize() for part in operation.split("_"))
+
+        def attempt() -> Any:
+            try:
+                return getattr(self.oss(), operation)(request)
+            except Exception as err:
+                raise oss_error(action, err) from None
+
+        try:
+            return with_retries(attempt, action, attempts=self.params.get("api_retries") or MAX_ATTEMPTS)
+        except AlicloudError as err:
+            if err.code in missing_ok:
+                return None
+            self.fail_api(err)
+
     def fail_api(self, err: AlicloudError, **extra: Any) -> None:
         msg = f"{err.action} failed: {err.code}: {err.message}"
         if err.request_id:
@@ -417,6 +434,18 @@ class AlicloudModule(AnsibleModule):
         if self._diff:
             result["diff"] = {"before": snake(before) if before else {}, "after": snake(after) if after else {}}
         self.exit_json(**result)
+
+
+def oss_error(action: str, err: Exception) -> AlicloudError:
+    """An alibabacloud_oss_v2 error (OperationError wrapping ServiceError, or a transport error)."""
+    inner = err.unwrap() if hasattr(err, "unwrap") else err
+    code = getattr(inner, "code", None)
+    if code:
+        return AlicloudError(action, str(code), str(getattr(inner, "message", "") or inner),
+                             getattr(inner, "request_id", None), getattr(inner, "status_code", None))
+    if type(inner).__name__ in ("CredentialsFetchError", "CredentialsEmptyError"):
+        return AlicloudError(action, "InvalidAccessKeyId", f"no usable credentials: {inner}")
+    return AlicloudError(action, "ConnectionError", f"the OSS endpoint could not be reached: {inner!r:.300}")
 
 
 def _method_name(client: Any, action: str) -> str:
