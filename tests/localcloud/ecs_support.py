@@ -26,10 +26,10 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def api_error(call: Callable[..., Any], *args: Any) -> ClientException:
+def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientException:
     """The SDK exception a call raises (fails the test when it succeeds)."""
     with pytest.raises(ClientException) as info:
-        call(*args)
+        call(*args, **kwargs)
     return info.value
 
 
@@ -95,6 +95,19 @@ def describe(cloud: Any, instance_ids: list[str]) -> list[Any]:
 def describe_one(cloud: Any, instance_id: str) -> Any | None:
     found = describe(cloud, [instance_id])
     return found[0] if found else None
+
+
+def raw_ecs_call(cloud: Any, action: str, query: dict[str, Any]) -> dict[str, Any]:
+    """An ECS call through the SDK's generic path; returns the response body exactly as sent."""
+    from alibabacloud_tea_openapi import utils_models
+    from alibabacloud_tea_openapi.utils import Utils
+    from darabonba.runtime import RuntimeOptions
+
+    params = utils_models.Params(action=action, version="2014-05-26", protocol="HTTP", pathname="/",
+                                 method="POST", auth_type="AK", style="RPC", req_body_type="formData",
+                                 body_type="json")
+    request = utils_models.OpenApiRequest(query=Utils.query({"RegionId": cloud.region, **query}))
+    return cloud.client("ecs").call_api(params, request, RuntimeOptions())["body"]
 
 
 def wait_status(cloud: Any, instance_id: str, status: str, timeout: float = 15.0) -> Any:
