@@ -1,0 +1,64 @@
+"""Authorization: each operation's RAM action and resource, checked against the caller's policies.
+
+The account's own key may do everything; a RAM role's STS credentials only what its policies
+allow (multipart initiate, upload part and complete count as oss:PutObject, as on OSS);
+anonymous callers what the bucket's ACL opens to the public.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ApiError
+from .errors import access_denied
+
+if TYPE_CHECKING:
+    from .call import Call
+
+ACTIONS = {
+    "ListBuckets": "oss:ListBuckets", "PutBucket": "oss:PutBucket", "DeleteBucket": "oss:DeleteBucket",
+    "HeadBucket": "oss:GetBucketInfo", "GetBucketInfo": "oss:GetBucketInfo",
+    "GetBucketLocation": "oss:GetBucketLocation", "GetBucketAcl": "oss:GetBucketAcl",
+    "PutBucketAcl": "oss:PutBucketAcl", "PutBucketTags": "oss:PutBucketTagging",
+    "GetBucketTags": "oss:GetBucketTagging", "DeleteBucketTags": "oss:DeleteBucketTagging",
+    "ListObjects": "oss:ListObjects", "ListObjectsV2": "oss:ListObjects",
+    "ListMultipartUploads": "oss:ListMultipartUploads",
+    "PutObject": "oss:PutObject", "CopyObject": "oss:PutObject", "GetObject": "oss:GetObject",
+    "HeadObject": "oss:GetObject", "GetObjectMeta": "oss:GetObject", "DeleteObject": "oss:DeleteObject",
+    "DeleteMultipleObjects": "oss:DeleteObject", "GetObjectAcl": "oss:GetObjectAcl",
+    "InitiateMultipartUpload": "oss:PutObject", "UploadPart": "oss:PutObject", "UploadPartCopy": "oss:PutObject",
+    "CompleteMultipartUpload": "oss:PutObject", "AbortMultipartUpload": "oss:AbortMultipartUpload",
+    "ListParts": "oss:ListParts",
+}
+BUCKET_LEVEL = {"ListObjects", "ListObjectsV2", "ListMultipartUploads", "DeleteMultipleObjects"}
+PUBLIC_READ = {"GetObject", "HeadObject", "GetObjectMeta", "ListObjects", "ListObjectsV2", "HeadBucket"}
+PUBLIC_WRITE = PUBLIC_READ | {"PutObject", "DeleteObject", "InitiateMultipartUpload", "UploadPart",
+                              "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts"}
+
+
+def resource(uid: str, bucket: str | None, key: str | None) -> str:
+    if not bucket:
+        return f"acs:oss:*:{uid}:*"
+    return f"acs:oss:*:{uid}:{bucket}/{key}" if key else f"acs:oss:*:{uid}:{bucket}"
+
+
+def authorize(call: Call, op: str, bucket: str | None, key: str | None) -> None:
+    """Raise AccessDenied unless the caller may perform `op` on the bucket or object."""
+    principal = call.caller.principal
+    if principal is None:
+        b = call.svc.meta.bucket(bucket) if bucket else None
+        allowed = PUBLIC_WRITE if b and b.acl == "public-read-write" else PUBLIC_READ if b and b.acl == "public-read" \
+            else set()
+        if op not in allowed:
+            raise access_denied("You have no right to access this resource because of bucket acl (anonymous "
+                                "request; sign it with an AccessKey or STS token).")
+        return
+    if principal.is_root:
+        return
+    action = ACTIONS.get(op, f"oss:{op}")
+    target = resource(principal.account_uid, bucket, None if op in BUCKET_LEVEL else key)
+    try:
+        call.svc.cloud.auth.authorize(principal, action, target)
+    except ApiError:
+        raise access_denied(f"You have no right to access this resource: {principal.arn} may not perform "
+                            f"{action} on {target} (RAM policy).") from None

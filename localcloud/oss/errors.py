@@ -1,0 +1,35 @@
+"""OSS's error codes and statuses, as `ApiError`s the endpoint renders in OSS's XML shape."""
+
+from __future__ import annotations
+
+from ..errors import ApiError
+
+
+def no_such_bucket(bucket: str) -> ApiError:
+    return ApiError("NoSuchBucket", f"The specified bucket does not exist: {bucket}.", 404)
+
+
+def no_such_key(key: str) -> ApiError:
+    return ApiError("NoSuchKey", f"The specified key does not exist: {key}.", 404)
+
+
+def no_such_upload(upload_id: str) -> ApiError:
+    return ApiError("NoSuchUpload", f"The specified upload does not exist: {upload_id}. The upload ID may be "
+                    "invalid, or the upload may have been aborted or completed.", 404)
+
+
+def access_denied(message: str) -> ApiError:
+    return ApiError("AccessDenied", message, 403)
+
+
+def malformed_xml(detail: str) -> ApiError:
+    return ApiError("MalformedXML", f"The XML you provided was not well-formed or did not validate: {detail}.")
+
+
+def invalid_argument(message: str) -> ApiError:
+    return ApiError("InvalidArgument", message)
+
+
+def signature_mismatch(scheme: str) -> ApiError:
+    return ApiError("SignatureDoesNotMatch", f"The request signature we calculated ({scheme}) does not match the "
+                    "signature you provided. Check your key and signing method.", 403)

@@ -1,0 +1,177 @@
+"""The OSS endpoint: HTTP/1.1, one thread per connection, bodies streamed both ways.
+
+Each request: find the bucket and key (path style or virtual host), name the operation, check the
+signature, authorize, answer `Expect: 100-continue` only then (so a rejected upload is never
+sent), run the operation, render OSS's XML errors (also in `x-oss-err` for HEAD, as OSS does).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..cloud import Cloud
+from ..errors import ApiError
+from . import access, buckets, multipart, objects, xmlio
+from .call import Body, Call, Reply
+from .listing import list_objects, list_objects_v2
+from .routing import Addressing, operation
+from .service import OssService
+from .signing import SignedRequest, authenticate
+
+log = logging.getLogger("localcloud.oss")
+access_log = logging.getLogger("localcloud.oss.access")
+
+HANDLERS = {**buckets.HANDLERS, **objects.HANDLERS, **multipart.HANDLERS,
+            "ListObjects": list_objects, "ListObjectsV2": list_objects_v2}
+DRAIN_LIMIT = 1024 * 1024
+
+
+def error_reply(err: ApiError, request_id: str, host: str, head: bool) -> Reply:
+    body = xmlio.document("Error", [("Code", err.code), ("Message", err.message), ("RequestId", request_id),
+                                    ("HostId", host), ("EC", "")])
+    headers = {"x-oss-err": base64.b64encode(body).decode()} if head else {}
+    return Reply(status=err.status, headers=headers, body=body, content_type="application/xml", error_code=err.code)
+
+
+class OssHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "AliyunOSS"
+    svc: OssService
+    addressing: Addressing
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: we keep our own access log
+        pass
+
+    def handle_expect_100(self) -> bool:
+        return True  # answered in _handle, once the request is authenticated and authorized
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _request(self) -> tuple[SignedRequest, Body]:
+        target = self.path
+        if not target.startswith("/"):  # absolute form, as a proxy would send
+            parts = urlsplit(target)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+        raw_path, _, raw_query = target.partition("?")
+        host = self.headers.get("Host", "")
+        bucket, key, virtual = self.addressing.split(host, raw_path)
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        length = self.headers.get("Content-Length")
+        body = Body(self.rfile, int(length) if length and length.isdigit() else None, chunked)
+        return SignedRequest(self.command, host, raw_path or "/", raw_query, list(self.headers.items()),
+                             bucket, key, virtual), body
+
+    def _handle(self) -> None:
+        started = time.monotonic()
+        request_id = uuid.uuid4().hex[:24].upper()
+        op, continued = "-", False
+        req, body = self._request()
+        head = self.command == "HEAD"
+        try:
+            op = operation(self.command, req.bucket, req.key, req.query,
+                           bool(req.header("x-oss-copy-source") or req.header("x-amz-copy-source")))
+            call = Call(op, self.svc, req, authenticate(self.svc.cloud.auth, req), body, request_id)
+            access.authorize(call, op, req.bucket, req.key)
+            if (self.headers.get("Expect", "").lower() == "100-continue") and not body.done:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                continued = True
+            reply = HANDLERS[op](call)
+        except ApiError as err:
+            reply = error_reply(err, request_id, req.host, head)
+        except Exception:
+            log.exception("internal error in %s", op)
+            reply = error_reply(ApiError("InternalError", "We encountered an internal error. Please try again.",
+                                         500), request_id, req.host, head)
+        self._finish_body(body, continued)
+        self._send(reply, request_id, head)
+        access_log.info("%s %s %s %s %d %s %.1fms", self.client_address[0], op, req.bucket or "-", request_id,
+                        reply.status, reply.error_code or "OK", (time.monotonic() - started) * 1000)
+
+    def _finish_body(self, body: Body, continued: bool) -> None:
+        """Read what the handler left of the body, or close: the next request must start cleanly."""
+        if body.done:
+            return
+        waiting = self.headers.get("Expect", "").lower() == "100-continue" and not continued
+        if waiting or body.pending is None or body.pending > DRAIN_LIMIT:
+            self.close_connection = True
+            return
+        try:
+            while body.read(64 * 1024):
+                pass
+        except (ApiError, OSError):
+            self.close_connection = True
+
+    def _send(self, reply: Reply, request_id: str, head: bool) -> None:
+        headers = {k.lower(): (k, v) for k, v in reply.headers.items()}
+        if reply.stream is not None:
+            length = reply.stream[2]
+        elif "content-length" in headers:
+            length = int(headers.pop("content-length")[1])
+        else:
+            length = len(reply.body)
+        try:
+            self.send_response(reply.status)
+            self.send_header("x-oss-request-id", request_id)
+            self.send_header("x-amz-request-id", request_id)
+            if reply.content_type:
+                self.send_header("Content-Type", reply.content_type)
+            for name, value in headers.values():
+                self.send_header(name, value)
+            if reply.status != 304:
+                self.send_header("Content-Length", str(length))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if head or reply.status in (204, 304):
+                return
+            if reply.stream is not None:
+                handle, offset, count = reply.stream
+                if count:
+                    self.connection.sendfile(handle, offset, count)
+            else:
+                self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            if reply.stream is not None:
+                reply.stream[0].close()
+
+
+class OssServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[OssHandler], svc: OssService) -> None:
+        super().__init__(address, handler)
+        self.svc = svc
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.svc.close()
+
+
+def make_oss_server(cloud: Cloud, host: str, port: int) -> OssServer:
+    svc = OssService(cloud)
+    handler = type("BoundOssHandler", (OssHandler,), {"svc": svc, "addressing": Addressing(host)})
+    return OssServer((host, port), handler, svc)
