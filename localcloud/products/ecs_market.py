@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import instances
 from ..clock import iso_seconds, parse_iso
-from ..cloud import Cloud, Request, action
+from ..cloud import Cloud, Request, action, ticker
 from ..config import InstanceTypeSpec
 from ..errors import ApiError, invalid
 from .ecs_common import page_tokened
@@ -91,6 +92,16 @@ def describe_available_resource(cloud: Cloud, req: Request) -> dict:
                       "StatusCategory": "WithStock" if in_stock else "WithoutStock",
                       "AvailableResources": {"AvailableResource": resources}})
     return {"AvailableZones": {"AvailableZone": found}}
+
+
+@ticker
+def reclaim_outbid_instances(cloud: Cloud) -> None:
+    """A SpotWithPriceLimit instance is reclaimed once the market price rises above its limit."""
+    outbid = cloud.store.list("instance", lambda i: i.get("SpotStrategy") == "SpotWithPriceLimit"
+                              and i.get("ReclaimAt") is None and i["Status"] != "Stopped")
+    for instance in outbid:
+        if instance["SpotPriceLimit"] < cloud.market.offer(instance["ZoneId"], instance["InstanceType"]).spot_price:
+            instances.schedule_reclaim(cloud, instance["InstanceId"])
 
 
 def _time_window(cloud: Cloud, start: str | None, end: str | None) -> tuple[float, float]:

@@ -153,3 +153,12 @@ def test_spot_advice_lists_each_type(market_cloud: Any) -> None:
     (advice_zone,) = body.available_spot_zones.available_spot_zone
     (advice,) = advice_zone.available_spot_resources.available_spot_resource
     assert (advice_zone.zone_id, advice.instance_type, advice.average_spot_discount) == (zone, GPU_TYPE, 35)
+
+
+def test_an_outbid_instance_gets_a_reclaim_notice(market_cloud: Any) -> None:
+    net = make_network(market_cloud, zone=f"{market_cloud.region}-j")
+    (instance_id,) = run(market_cloud, net, **spot(spot_strategy="SpotWithPriceLimit", spot_price_limit=4.0,
+                                                   spot_duration=0))
+    assert describe_one(market_cloud, instance_id).operation_locks.lock_reason == []
+    market_cloud.admin("spot", {"zone": net.zone, "instance_type": GPU_TYPE, "price": 4.5})
+    wait_for(lambda: describe_one(market_cloud, instance_id).operation_locks.lock_reason, timeout=10)
