@@ -14,7 +14,7 @@ from .. import ids
 from ..clock import iso_seconds
 from ..cloud import Cloud, Request, action, ticker
 from ..errors import ApiError, invalid, missing
-from .ecs_common import Record, dry_run, page, render_tags, tags_param
+from .ecs_common import Record, dry_run, matches_tags, page, render_tags, tags_param
 
 log = logging.getLogger("localcloud.ecs.images")
 
@@ -129,8 +129,7 @@ def _wanted(image: Record, image_ids: list[str], statuses: list[str], owner: str
         return False
     if name and image["ImageName"] != name:
         return False
-    have = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-    return all(t["Key"] in have and (not t["Value"] or have[t["Key"]] == t["Value"]) for t in tags)
+    return matches_tags(image, tags)
 
 
 def _in_use(cloud: Cloud, image_id: str) -> bool:

@@ -14,7 +14,7 @@ from ..clock import iso_seconds
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
 from ..params import Params
-from .ecs_common import Record, dry_run, id_list, page, render_tags, tags_param
+from .ecs_common import Record, dry_run, id_list, matches_tags, page, render_tags, tags_param
 
 PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPV6", "GRE", "ALL")
 # Fields that make two rules the same rule (a second Authorize with them changes nothing).
@@ -69,8 +69,7 @@ def _matches_filters(group: Record, p: Params, wanted_ids: list[str]) -> bool:
         value = p.str(field)
         if value and group.get(field) != value:
             return False
-    tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
-    return all(t["Key"] in tags and (not t["Value"] or tags[t["Key"]] == t["Value"]) for t in p.tags("Tag"))
+    return matches_tags(group, p.tags("Tag"))
 
 
 def _render_group(cloud: Cloud, group: Record) -> dict[str, Any]:
