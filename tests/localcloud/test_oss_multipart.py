@@ -10,8 +10,8 @@ import alibabacloud_oss_v2 as oss
 import oss2
 import pytest
 from alibabacloud_oss_v2.crc import Crc64
-from botocore.exceptions import ClientError
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 
 from .oss_support import oss2_bucket, root_keys, s3_client, unique, v2_client
 
