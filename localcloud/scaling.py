@@ -33,7 +33,6 @@ log = logging.getLogger("localcloud.scaling")
 
 Doc = dict[str, Any]
 
-FINISHED = ("Successful", "Warning", "Failed", "Rejected")
 COST_OPTIMIZED = "COST_OPTIMIZED"
 # Instance states that hold a place in the group (a Stopped member still counts, as on ESS).
 HOLDING = ("Pending", "Starting", "Running", "Stopping", "Stopped")

@@ -59,7 +59,7 @@ def _check_sizes(group: Doc) -> None:
                        f"between MinSize ({group['MinSize']}) and MaxSize ({group['MaxSize']}).")
 
 
-def _spot_options(req: Request, group: Doc) -> Doc:
+def _spot_options(req: Request) -> Doc:
     """The spot and capacity fields given in this request (top level or under CapacityOptions)."""
     params, options = req.params, nested_params(req, "CapacityOptions")
     found: Doc = {}
@@ -134,7 +134,7 @@ def create_scaling_group(cloud: Cloud, req: Request) -> Doc:
         "PendingCause": None,
         "LastFailure": None,
     }
-    group.update(_spot_options(req, group))
+    group.update(_spot_options(req))
     _check_name(cloud, group["ScalingGroupName"], group_id)
     _check_sizes(group)
     cloud.store.put("scaling_group", group_id, group)
@@ -175,7 +175,7 @@ def modify_scaling_group(cloud: Cloud, req: Request) -> Doc:
         group["RemovalPolicies"] = policies
     if (protection := params.bool("GroupDeletionProtection")) is not None:
         group["GroupDeletionProtection"] = protection
-    group.update(_spot_options(req, group))
+    group.update(_spot_options(req))
     _check_sizes(group)
     if int(group["DesiredCapacity"]) != before:
         group["PendingCause"] = _desired_change_cause(before, int(group["DesiredCapacity"]))
