@@ -244,7 +244,11 @@ def launch_spec(cloud: Cloud, group: Doc, config: Doc, placement: Placement) -> 
         "SystemDisk": config.get("SystemDisk", {"Category": "cloud_essd", "Size": 40}),
     }
     if placement.spot:
-        spec.update(SpotPriceLimit=price_limit(config, placement.instance_type) or 0.0,
+        # Without a limit for this type the bid is capped at the pay-as-you-go price, as on ECS.
+        limit = price_limit(config, placement.instance_type)
+        if limit is None:
+            limit = cloud.market.offer(vswitch["ZoneId"], placement.instance_type).on_demand_price
+        spec.update(SpotPriceLimit=limit,
                     SpotDuration=config.get("SpotDuration", 1),
                     SpotInterruptionBehavior=config.get("SpotInterruptionBehavior", "Terminate"))
     return spec
