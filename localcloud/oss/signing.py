@@ -260,7 +260,12 @@ def _aws_v2(auth: Authenticator, req: SignedRequest, access_key_id: str, signatu
     headers = HTTPHeaders()
     for k, v in req.headers:
         headers[k] = v
-    auth_path = f"/{req.bucket}{req.raw_path}" if req.virtual_hosted else None
+    # The canonical resource always names the bucket, with a slash after it even for a bucket
+    # request sent as `/bucket` (botocore signs `/bucket/`), whatever the addressing style.
+    auth_path = None
+    if req.bucket:
+        rest = req.raw_path[1:] if req.virtual_hosted else req.raw_path[1:].partition("/")[2]
+        auth_path = f"/{req.bucket}/{rest}"
     signer = _ExpectedSigV2(Credentials(access_key_id, secret, token), date)
     split = urlsplit(f"http://{req.host}{req.raw_path}?{req.raw_query}")
     _same(signer.get_signature(req.method, split, headers, auth_path=auth_path), signature, "AWS HMAC-SHA1")

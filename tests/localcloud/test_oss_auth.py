@@ -1,0 +1,247 @@
+"""Who may do what on OSS: signatures of every client, STS tokens and RAM policies, presigned URLs."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from typing import Any
+
+import alibabacloud_oss_v2 as oss
+import oss2
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from .oss_support import (
+    Keys,
+    account_uid,
+    allow,
+    deny,
+    expire,
+    oss2_bucket,
+    oss2_service,
+    raw_request,
+    role_keys,
+    root_keys,
+    s3_client,
+    unique,
+    v2_client,
+)
+
+PREFIX_ACTIONS = ["oss:GetObject", "oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload",
+                  "oss:ListParts"]
+BUCKET_ACTIONS = ["oss:ListObjects", "oss:GetBucketInfo", "oss:ListMultipartUploads"]
+
+
+@pytest.fixture(scope="module")
+def bucket(localcloud: Any) -> str:
+    name = unique("authz")
+    v2_client(localcloud, root_keys(localcloud)).put_bucket(oss.PutBucketRequest(bucket=name))
+    return name
+
+
+@pytest.fixture(scope="module")
+def role(localcloud: Any, bucket: str) -> Keys:
+    """A role that may read and write `allowed/` of the bucket, except `allowed/secret*`, and list it."""
+    return role_keys(localcloud,
+                     allow(PREFIX_ACTIONS, [f"acs:oss:*:*:{bucket}/allowed/*"]),
+                     allow(BUCKET_ACTIONS, [f"acs:oss:*:*:{bucket}"]),
+                     deny(["oss:*"], [f"acs:oss:*:*:{bucket}/allowed/secret*"]))
+
+
+def oss_code(call: Callable[[], Any]) -> tuple[int, str]:
+    """(status, code) of the OSS error any of the three clients raises."""
+    try:
+        call()
+    except oss.exceptions.OperationError as err:
+        return err.unwrap().status_code, err.unwrap().code
+    except oss2.exceptions.OssError as err:
+        return err.status, err.code
+    except ClientError as err:
+        return err.response["ResponseMetadata"]["HTTPStatusCode"], err.response["Error"]["Code"]
+    raise AssertionError("the call succeeded; an OSS error was expected")
+
+
+# -- signatures ----------------------------------------------------------------------------------
+def test_every_signature_scheme_is_accepted(localcloud: Any, bucket: str) -> None:
+    keys = root_keys(localcloud)
+    v2_client(localcloud, keys).put_object(oss.PutObjectRequest(bucket=bucket, key="sig/v4", body=b"v4"))
+    oss2_bucket(localcloud, keys, bucket).put_object("sig/v1", b"v1")
+    s3_client(localcloud, keys).put_object(Bucket=bucket, Key="sig/sigv4", Body=b"sigv4")
+    s3_client(localcloud, keys, signature="s3").put_object(Bucket=bucket, Key="sig/sigv2", Body=b"sigv2")
+    v1_client = v2_client(localcloud, keys, signature_version="v1")
+    assert v1_client.get_object(oss.GetObjectRequest(bucket=bucket, key="sig/sigv2")).body.read() == b"sigv2"
+    listed = s3_client(localcloud, keys, signature="s3").list_objects(Bucket=bucket, Prefix="sig/")
+    assert [o["Key"] for o in listed["Contents"]] == ["sig/sigv2", "sig/sigv4", "sig/v1", "sig/v4"]
+
+
+@pytest.mark.parametrize("client", ["v2", "oss2", "s3v4", "s3v2"])
+def test_a_wrong_secret_is_signature_does_not_match(localcloud: Any, bucket: str, client: str) -> None:
+    keys = Keys(localcloud.access_key_id, "not-the-secret")
+    calls = {
+        "v2": lambda: v2_client(localcloud, keys).get_object(oss.GetObjectRequest(bucket=bucket, key="sig/v4")),
+        "oss2": lambda: oss2_bucket(localcloud, keys, bucket).get_object("sig/v4"),
+        "s3v4": lambda: s3_client(localcloud, keys).get_object(Bucket=bucket, Key="sig/v4"),
+        "s3v2": lambda: s3_client(localcloud, keys, signature="s3").get_object(Bucket=bucket, Key="sig/v4"),
+    }
+    assert oss_code(calls[client]) == (403, "SignatureDoesNotMatch")
+
+
+def test_an_unknown_key_is_invalid_access_key_id(localcloud: Any, bucket: str) -> None:
+    keys = Keys("LTAInosuchkey0000000000", "whatever")
+    assert oss_code(lambda: oss2_bucket(localcloud, keys, bucket).get_object("sig/v1")) == (403, "InvalidAccessKeyId")
+    assert oss_code(lambda: s3_client(localcloud, keys).list_objects(Bucket=bucket)) == (403, "InvalidAccessKeyId")
+
+
+def test_anonymous_requests_follow_the_bucket_acl(localcloud: Any) -> None:
+    b = oss2_bucket(localcloud, root_keys(localcloud), unique("acl"))
+    b.create_bucket(oss2.BUCKET_ACL_PRIVATE)
+    b.put_object("page.html", b"<html/>")
+    url = f"{localcloud.oss_endpoint}/{b.bucket_name}/page.html"
+    status, _, body = raw_request(localcloud, "GET", url)
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
+    b.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)
+    assert raw_request(localcloud, "GET", url)[::2] == (200, b"<html/>")
+    assert raw_request(localcloud, "PUT", url, body=b"defaced")[0] == 403
+
+
+# -- presigned URLs and virtual-hosted addressing ------------------------------------------------
+def test_presigned_urls_of_every_client(localcloud: Any, bucket: str) -> None:
+    keys = root_keys(localcloud)
+    oss2_bucket(localcloud, keys, bucket).put_object("presigned/obj", b"shared")
+    v1 = oss2_bucket(localcloud, keys, bucket).sign_url("GET", "presigned/obj", 60)
+    v4 = v2_client(localcloud, keys).presign(oss.GetObjectRequest(bucket=bucket, key="presigned/obj")).url
+    s3v4 = s3_client(localcloud, keys).generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "presigned/obj"}, ExpiresIn=60)
+    s3v2 = s3_client(localcloud, keys, signature="s3").generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "presigned/obj"}, ExpiresIn=60)
+    for url in (v1, v4, s3v4, s3v2):
+        assert raw_request(localcloud, "GET", url)[::2] == (200, b"shared"), url
+    put_url = oss2_bucket(localcloud, keys, bucket).sign_url("PUT", "presigned/upload", 60)
+    assert raw_request(localcloud, "PUT", put_url, body=b"via url")[0] == 200
+    assert oss2_bucket(localcloud, keys, bucket).get_object("presigned/upload").read() == b"via url"
+    tampered = v1.replace("presigned%2Fobj", "presigned%2Fupload")
+    assert tampered != v1
+    assert raw_request(localcloud, "GET", tampered)[0] == 403
+
+
+def test_expired_presigned_url_is_denied(localcloud: Any, bucket: str) -> None:
+    keys = root_keys(localcloud)
+    url = v2_client(localcloud, keys).presign(oss.GetObjectRequest(bucket=bucket, key="sig/v4"),
+                                              expires=datetime.timedelta(seconds=1)).url
+    time.sleep(2.1)
+    status, _, body = raw_request(localcloud, "GET", url)
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body and b"expired" in body
+
+
+def test_virtual_hosted_requests(localcloud: Any, bucket: str) -> None:
+    keys = root_keys(localcloud)
+    oss2_bucket(localcloud, keys, bucket).put_object("vhost/obj", b"by host")
+    port = localcloud.oss_endpoint.rsplit(":", 1)[1]
+    internal = oss2.Bucket(oss2.Auth(keys.access_key_id, keys.access_key_secret),
+                           f"http://oss-{localcloud.region}-internal.aliyuncs.com:{port}", bucket)
+    url = internal.sign_url("GET", "vhost/obj", 60)
+    assert url.startswith(f"http://{bucket}.oss-{localcloud.region}-internal.aliyuncs.com:{port}/")
+    assert raw_request(localcloud, "GET", url)[::2] == (200, b"by host")
+    # An S3 client signing for <bucket>.localhost: botocore's SigV4 over the Host it names.
+    request = AWSRequest(method="GET", url=f"http://{bucket}.localhost:{port}/vhost/obj",
+                         headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials(keys.access_key_id, keys.access_key_secret), "s3", localcloud.region).add_auth(request)
+    assert raw_request(localcloud, "GET", request.url, headers=dict(request.headers))[::2] == (200, b"by host")
+    listing_url = f"http://{bucket}.localhost:{port}/?prefix=vhost%2F"
+    listing = raw_request(localcloud, "GET", listing_url, headers=_signed_headers(keys, listing_url, localcloud.region))
+    assert listing[0] == 200 and b"<Key>vhost/obj</Key>" in listing[2]
+
+
+def _signed_headers(keys: Keys, url: str, region: str) -> dict[str, str]:
+    request = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials(keys.access_key_id, keys.access_key_secret), "s3", region).add_auth(request)
+    return dict(request.headers)
+
+
+# -- RAM roles through STS -------------------------------------------------------------------------
+def test_role_may_use_its_prefix_with_every_client(localcloud: Any, bucket: str, role: Keys) -> None:
+    v2_client(localcloud, role).put_object(oss.PutObjectRequest(bucket=bucket, key="allowed/a", body=b"a"))
+    oss2_bucket(localcloud, role, bucket).put_object("allowed/b", b"b")
+    s3 = s3_client(localcloud, role)
+    s3.put_object(Bucket=bucket, Key="allowed/c", Body=b"c")
+    assert s3.get_object(Bucket=bucket, Key="allowed/a")["Body"].read() == b"a"
+    assert oss2_bucket(localcloud, role, bucket).get_object("allowed/c").read() == b"c"
+    listed = v2_client(localcloud, role).list_objects_v2(oss.ListObjectsV2Request(bucket=bucket, prefix="allowed/"))
+    assert [o.key for o in listed.contents] == ["allowed/a", "allowed/b", "allowed/c"]
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "allowed/b"}]})
+    oss2_bucket(localcloud, role, bucket).delete_object("allowed/c")
+    info = v2_client(localcloud, role).get_bucket_info(oss.GetBucketInfoRequest(bucket=bucket))
+    assert info.bucket_info.name == bucket
+
+
+def test_role_may_upload_in_parts_within_its_prefix(localcloud: Any, bucket: str, role: Keys) -> None:
+    s3 = s3_client(localcloud, role)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="allowed/parts")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="allowed/parts", UploadId=up, PartNumber=1, Body=b"p" * 10)["ETag"]
+    assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="allowed/parts", UploadId=up)["Parts"]] == [1]
+    s3.complete_multipart_upload(Bucket=bucket, Key="allowed/parts", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert s3.get_object(Bucket=bucket, Key="allowed/parts")["Body"].read() == b"p" * 10
+    outside = s3.create_multipart_upload
+    assert oss_code(lambda: outside(Bucket=bucket, Key="elsewhere/parts")) == (403, "AccessDenied")
+
+
+@pytest.mark.parametrize("client", ["v2", "oss2", "s3"])
+def test_role_is_denied_outside_its_prefix(localcloud: Any, bucket: str, role: Keys, client: str) -> None:
+    oss2_bucket(localcloud, root_keys(localcloud), bucket).put_object("private/x", b"x")
+    attempts = {
+        "v2": [lambda: v2_client(localcloud, role).get_object(oss.GetObjectRequest(bucket=bucket, key="private/x")),
+               lambda: v2_client(localcloud, role).put_object(
+                   oss.PutObjectRequest(bucket=bucket, key="private/y", body=b"y"))],
+        "oss2": [lambda: oss2_bucket(localcloud, role, bucket).get_object("private/x"),
+                 lambda: oss2_bucket(localcloud, role, bucket).delete_object("private/x")],
+        "s3": [lambda: s3_client(localcloud, role).get_object(Bucket=bucket, Key="private/x"),
+               lambda: s3_client(localcloud, role).copy_object(Bucket=bucket, Key="allowed/stolen",
+                                                                CopySource={"Bucket": bucket, "Key": "private/x"})],
+    }
+    for attempt in attempts[client]:
+        assert oss_code(attempt) == (403, "AccessDenied")
+    assert oss2_bucket(localcloud, root_keys(localcloud), bucket).get_object("private/x").read() == b"x"
+
+
+def test_explicit_deny_wins_over_the_prefix_allow(localcloud: Any, bucket: str, role: Keys) -> None:
+    assert oss_code(lambda: s3_client(localcloud, role).put_object(
+        Bucket=bucket, Key="allowed/secret.txt", Body=b"s")) == (403, "AccessDenied")
+
+
+def test_role_without_bucket_level_actions_is_denied_them(localcloud: Any, bucket: str, role: Keys) -> None:
+    assert oss_code(lambda: s3_client(localcloud, role).list_buckets()) == (403, "AccessDenied")
+    assert oss_code(lambda: oss2_bucket(localcloud, role, unique("new")).create_bucket()) == (403, "AccessDenied")
+    assert oss_code(lambda: v2_client(localcloud, role).delete_bucket(
+        oss.DeleteBucketRequest(bucket=bucket))) == (403, "AccessDenied")
+
+
+def test_a_role_allowed_to_list_buckets_may(localcloud: Any, bucket: str) -> None:
+    keys = role_keys(localcloud, allow(["oss:ListBuckets"], ["acs:oss:*:*:*"]))
+    assert bucket in [b.name for b in oss2.BucketIterator(oss2_service(localcloud, root_keys(localcloud)))]
+    assert bucket in [b["Name"] for b in s3_client(localcloud, keys).list_buckets()["Buckets"]]
+    assert account_uid(localcloud)
+
+
+@pytest.mark.parametrize("client", ["v2", "oss2", "s3v4", "s3v2"])
+def test_expired_token_is_refused(localcloud: Any, bucket: str, client: str) -> None:
+    keys = role_keys(localcloud, allow(PREFIX_ACTIONS, [f"acs:oss:*:*:{bucket}/allowed/*"]))
+    oss2_bucket(localcloud, keys, bucket).put_object("allowed/fresh", b"ok")
+    expire(localcloud.state_dir, keys)
+    calls = {
+        "v2": lambda: v2_client(localcloud, keys).get_object(oss.GetObjectRequest(bucket=bucket, key="allowed/fresh")),
+        "oss2": lambda: oss2_bucket(localcloud, keys, bucket).get_object("allowed/fresh"),
+        "s3v4": lambda: s3_client(localcloud, keys).get_object(Bucket=bucket, Key="allowed/fresh"),
+        "s3v2": lambda: s3_client(localcloud, keys, signature="s3").get_object(Bucket=bucket, Key="allowed/fresh"),
+    }
+    assert oss_code(calls[client]) == (403, "SecurityTokenExpired")
+
+
+def test_a_wrong_token_is_refused(localcloud: Any, bucket: str, role: Keys) -> None:
+    forged = Keys(role.access_key_id, role.access_key_secret, "CAISforged")
+    assert oss_code(lambda: oss2_bucket(localcloud, forged, bucket).get_object("allowed/a")) \
+        == (403, "InvalidSecurityToken")
