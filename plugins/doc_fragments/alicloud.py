@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The options every alicloud_* module shares (plugins/module_utils/alicloud.py)."""
 
 from __future__ import annotations

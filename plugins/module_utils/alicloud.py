@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The one client layer of the alicloud_* modules.
 
 - Credentials: module options, then the environment (ALIBABA_CLOUD_ACCESS_KEY_ID, ..._SECRET,
@@ -19,7 +18,8 @@ import importlib
 import os
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
@@ -333,10 +333,7 @@ class AlicloudModule(AnsibleModule):
         request_class = getattr(models, f"{action}Request", None)
         method = getattr(client, _method_name(client, action))
         clean = {k: v for k, v in (params or {}).items() if v is not None}
-        if request_class is None:
-            response = method()
-        else:
-            response = method(request_class().from_map(clean))
+        response = method() if request_class is None else method(request_class().from_map(clean))
         body = response.body.to_map() if response.body is not None else {}
         return body
 

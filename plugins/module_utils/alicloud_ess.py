@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Auto Scaling (ESS 2022-02-22) look-ups shared by the scaling modules."""
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """RAM policy documents: parsing with clear errors, a canonical form to compare, and the
 least-privilege OSS policy training needs (generated from the bucket and its prefixes)."""
 

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -166,7 +165,7 @@ def empty_bucket(module: AlicloudModule, name: str) -> int:
                               missing_ok=GONE)
     for upload in (uploads.uploads if uploads else None) or []:
         module.oss_call("abort_multipart_upload", oss.AbortMultipartUploadRequest(
-            bucket=name, key=upload.key, upload_id=upload.upload_id), missing_ok=GONE + ("NoSuchUpload",))
+            bucket=name, key=upload.key, upload_id=upload.upload_id), missing_ok=(*GONE, "NoSuchUpload"))
     return deleted
 
 
@@ -177,8 +176,7 @@ def ensure_absent(module: AlicloudModule, bucket: dict[str, Any] | None) -> None
     if module.check_mode:
         module.exit_resource(True, "bucket", bucket, None, deleted_objects=0)
     deleted = empty_bucket(module, name) if module.params["force"] else 0
-    result = module.oss_call("delete_bucket", oss.DeleteBucketRequest(bucket=name), missing_ok=GONE + (
-        "BucketNotEmpty",))
+    result = module.oss_call("delete_bucket", oss.DeleteBucketRequest(bucket=name), missing_ok=(*GONE, "BucketNotEmpty"))
     if result is None and describe_bucket(module, name) is not None:
         module.fail_json(msg=f"The bucket {name} is not empty: delete its objects first, or set force=true to "
                              "delete them with the bucket.")

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -148,7 +147,7 @@ def ensure_absent(module: AlicloudModule, policy: dict[str, Any] | None) -> bool
     for version in (body.get("PolicyVersions") or {}).get("PolicyVersion", []):
         if not version.get("IsDefaultVersion"):
             module.call("ram", "DeletePolicyVersion", {"PolicyName": name, "VersionId": version["VersionId"]},
-                        missing_ok=MISSING + ("EntityNotExist.Policy.Version",))
+                        missing_ok=(*MISSING, "EntityNotExist.Policy.Version"))
     if not module.params["force"] and policy.get("AttachmentCount"):
         module.fail_json(msg=f"The policy {name} is still attached ({policy['AttachmentCount']} attachment(s)); "
                              "detach it first (alicloud_ram_policy_attachment state=absent) or set force=true.")

@@ -1,0 +1,51 @@
+"""Unit tests of the alicloud_* helpers: the project's module_utils importable as Ansible does it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import ansible.module_utils
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "plugins" / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(ROOT / "plugins" / "module_utils"))
+sys.path.insert(0, str(ROOT / "plugins" / "modules"))
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    """What the helpers use of AlicloudModule: params, check mode, region, and scripted API answers."""
+
+    def __init__(self, params: dict[str, Any], check_mode: bool = False,
+                 answers: dict[str, Any] | None = None) -> None:
+        self.params = params
+        self.check_mode = check_mode
+        self.region = "cn-hangzhou"
+        self.answers = answers or {}
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    def call(self, product: str, action: str, params: dict[str, Any] | None = None, *,
+             missing_ok: tuple[str, ...] = ()) -> Any:
+        self.calls.append((product, action, dict(params or {})))
+        answer = self.answers.get(action, {})
+        return answer(params) if callable(answer) else answer
+
+    def actions(self) -> list[str]:
+        return [action for _, action, _ in self.calls]
+
+    def fail_json(self, **kwargs: Any) -> None:
+        raise Failed(kwargs["msg"])
+
+    def wait(self, describe: Any, done: Any, **kwargs: Any) -> Any:
+        return describe()
+
+
+@pytest.fixture
+def fake_module():
+    return FakeModule

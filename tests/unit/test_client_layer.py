@@ -1,0 +1,133 @@
+"""The client layer: credentials chain, retries with backoff, error translation, waiters."""
+
+from __future__ import annotations
+
+import pytest
+from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+from ansible.module_utils.alicloud import (
+    AlicloudError,
+    CredentialsError,
+    backoff_delays,
+    mask,
+    resolve_credentials,
+    tags_to_dict,
+    wait_for,
+    with_retries,
+)
+
+ENV = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
+       "ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALIBABA_CLOUD_PROFILE", "ALIBABA_CLOUD_ECS_METADATA")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def sdk_error(cls, code: str, status: int):
+    return cls(code=code, message=f"code: {status}, text", status_code=status, request_id="REQ-1",
+               data={"Code": code, "Message": "text", "RequestId": "REQ-1"})
+
+
+def test_module_options_come_first_in_the_credentials_chain(monkeypatch):
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIenv")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "envsecret")
+    creds = resolve_credentials({"access_key": "LTAIoption1234", "secret_key": "s3cret"})
+    assert creds.source == "the module options access_key/secret_key"
+    assert creds.access_key_secret == "s3cret"
+    assert "s3cret" not in creds.describe() and creds.describe().endswith("(access key id ****1234)")
+
+
+def test_environment_credentials_carry_the_security_token(monkeypatch):
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.key")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "envsecret")
+    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "token")
+    creds = resolve_credentials({})
+    assert "environment" in creds.source
+    assert creds.tea_fields() == {"access_key_id": "STS.key", "access_key_secret": "envsecret",
+                                  "security_token": "token"}
+
+
+def test_half_given_keys_are_refused():
+    with pytest.raises(CredentialsError, match="together"):
+        resolve_credentials({"access_key": "LTAIx"})
+
+
+def test_profile_and_ecs_role_are_named_as_sources():
+    assert resolve_credentials({"profile": "dev"}).source == "the profile 'dev'"
+    assert "ECS RAM role 'trainer'" in resolve_credentials({"ecs_ram_role": "trainer"}).source
+
+
+def test_mask_shows_only_the_last_four_characters():
+    assert mask("LTAI5tAbCdEf") == "****CdEf"
+    assert mask(None) == "(none)"
+
+
+@pytest.mark.parametrize(("cls", "code", "status"), [
+    (ClientException, "Throttling.User", 400),
+    (ServerException, "InternalError", 500),
+    (ServerException, "SomethingNew", 503),
+])
+def test_throttling_and_5xx_are_retried_with_backoff(cls, code, status):
+    attempts, sleeps = [], []
+
+    def flaky():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise sdk_error(cls, code, status)
+        return "ok"
+
+    assert with_retries(flaky, "DescribeVpcs", attempts=5, sleep=sleeps.append) == "ok"
+    assert len(attempts) == 3 and len(sleeps) == 2
+
+
+def test_client_errors_fail_at_once_with_code_message_and_request_id():
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise sdk_error(ClientException, "InvalidParameter", 400)
+
+    with pytest.raises(AlicloudError) as caught:
+        with_retries(refused, "CreateVpc", sleep=lambda _: None)
+    assert len(calls) == 1
+    assert (caught.value.code, caught.value.message, caught.value.request_id) == ("InvalidParameter", "text", "REQ-1")
+
+
+def test_retries_stop_after_the_last_attempt():
+    sleeps = []
+    with pytest.raises(AlicloudError, match="Throttling"):
+        with_retries(lambda: (_ for _ in ()).throw(sdk_error(ClientException, "Throttling", 400)), "X",
+                     attempts=4, sleep=sleeps.append)
+    assert len(sleeps) == 3
+
+
+def test_backoff_is_jittered_and_capped():
+    delays = list(backoff_delays(8, base=0.5, cap=4.0))
+    assert len(delays) == 7
+    assert all(0 <= d <= min(4.0, 0.5 * 2 ** n) for n, d in enumerate(delays))
+
+
+def test_tags_in_every_shape_become_a_dict():
+    assert tags_to_dict({"Tag": [{"TagKey": "a", "TagValue": "1"}]}) == {"a": "1"}
+    assert tags_to_dict([{"Key": "b", "Value": "2"}, {"Key": "acs:system", "Value": "x"}]) == {"b": "2"}
+    assert tags_to_dict(None) == {}
+
+
+def test_waiter_times_out_naming_what_it_waited_for():
+    now = [0.0]
+
+    def clock():
+        now[0] += 1
+        return now[0]
+
+    with pytest.raises(TimeoutError, match="the image m-1 to be Available"):
+        wait_for(lambda: {"Status": "Creating"}, lambda i: i["Status"] == "Available", timeout=3,
+                 what="the image m-1 to be Available", sleep=lambda _: None, clock=clock)
+
+
+def test_waiter_reports_a_failed_state():
+    with pytest.raises(RuntimeError, match="CreateFailed"):
+        wait_for(lambda: {"Status": "CreateFailed"}, lambda i: False, timeout=10, what="the image",
+                 failed=lambda i: f"it is {i['Status']}", sleep=lambda _: None)

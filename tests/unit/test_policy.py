@@ -1,0 +1,61 @@
+"""RAM policy documents: the least-privilege OSS policy, parsing and comparing."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.module_utils.alicloud_policy import (
+    PolicyError,
+    check_bucket_name,
+    oss_training_policy,
+    parse_policy,
+    same_policy,
+    trust_policy,
+)
+
+
+def test_training_policy_reads_model_and_data_and_writes_only_the_output():
+    policy = oss_training_policy("ess-data", ["model/", "data"], ["output/"])
+    by_action = {tuple(s["Action"]): s["Resource"] for s in policy["Statement"]}
+    assert by_action[("oss:GetBucketInfo", "oss:GetBucketStat", "oss:ListObjects")] == ["acs:oss:*:*:ess-data"]
+    assert by_action[("oss:GetObject",)] == ["acs:oss:*:*:ess-data/data/*", "acs:oss:*:*:ess-data/model/*",
+                                             "acs:oss:*:*:ess-data/output/*"]
+    writes = by_action[("oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload", "oss:ListParts")]
+    assert writes == ["acs:oss:*:*:ess-data/output/*"]
+    assert all("oss:*" not in s["Action"] for s in policy["Statement"])
+
+
+def test_training_policy_needs_a_prefix_and_a_valid_bucket():
+    with pytest.raises(PolicyError, match="prefix"):
+        oss_training_policy("ess-data", [], [])
+    with pytest.raises(PolicyError, match="Invalid bucket name"):
+        oss_training_policy("Bad_Bucket", ["a/"], [])
+
+
+@pytest.mark.parametrize("name", ["ab", "UPPER", "-lead", "trail-", "under_score", "a" * 64, "dou--ble"])
+def test_invalid_bucket_names_are_refused(name):
+    with pytest.raises(PolicyError):
+        check_bucket_name(name)
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ("{not json", "not valid JSON"),
+    ('{"Version": "2", "Statement": []}', "Version"),
+    ('{"Version": "1", "Statement": []}', "Statement"),
+    ('{"Version": "1", "Statement": [{"Effect": "Maybe", "Action": "x"}]}', "Effect"),
+    ('{"Version": "1", "Statement": [{"Effect": "Allow"}]}', "Action"),
+])
+def test_policies_that_cannot_parse_say_why(document, message):
+    with pytest.raises(PolicyError, match=message):
+        parse_policy(document)
+
+
+def test_the_same_policy_spelled_differently_is_the_same():
+    a = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["b", "a"], "Resource": "r"}]}
+    b = '{"Statement": [{"Resource": ["r"], "Action": ["a", "b"], "Effect": "Allow"}], "Version": "1"}'
+    assert same_policy(a, b)
+    assert not same_policy(a, {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "a", "Resource": "r"}]})
+
+
+def test_trust_policy_lets_ecs_assume_the_role():
+    statement = trust_policy(["ecs.aliyuncs.com"])["Statement"][0]
+    assert statement["Principal"] == {"Service": ["ecs.aliyuncs.com"]} and statement["Action"] == "sts:AssumeRole"
