@@ -176,7 +176,8 @@ def ensure_absent(module: AlicloudModule, bucket: dict[str, Any] | None) -> None
     if module.check_mode:
         module.exit_resource(True, "bucket", bucket, None, deleted_objects=0)
     deleted = empty_bucket(module, name) if module.params["force"] else 0
-    result = module.oss_call("delete_bucket", oss.DeleteBucketRequest(bucket=name), missing_ok=(*GONE, "BucketNotEmpty"))
+    result = module.oss_call("delete_bucket", oss.DeleteBucketRequest(bucket=name),
+                             missing_ok=(*GONE, "BucketNotEmpty"))
     if result is None and describe_bucket(module, name) is not None:
         module.fail_json(msg=f"The bucket {name} is not empty: delete its objects first, or set force=true to "
                              "delete them with the bucket.")
