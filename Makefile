@@ -30,7 +30,7 @@ test: setup lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -ra
 
 demo: setup
-	$(BIN)/localcloud up
+	$(BIN)/localcloud up --time-scale 60
 	$(BIN)/python -m localcloud.demo
 
 down:

@@ -2,7 +2,8 @@
 
 Network across two zones, a RAM role for the instances with a least-privilege OSS policy, a
 spot-first scaling group and its spot configuration, desired capacity 1; then it waits until
-the group runs its instance and prints what it created. Running it again reuses what exists.
+the group runs its instance, releases it as the recipe's test does, waits for the replacement and
+prints what it created. Running it again reuses what exists.
 
     .venv/bin/localcloud up && .venv/bin/python -m localcloud.demo
 """
@@ -181,6 +182,24 @@ def wait_in_service(ess: EssClient, ecs: EcsClient, region: str, group_id: str) 
     sys.exit(f"localcloud.demo: no instance InService after {WAIT_SECONDS}s; see `localcloud status`")
 
 
+def release_and_wait(ess: EssClient, ecs: EcsClient, region: str, group_id: str, instance_id: str) -> Any:
+    """The recipe's test: release the training instance; the group launches a replacement."""
+    step(f"the recipe's test: release {instance_id}; the group must replace it")
+    ecs.delete_instance(ecs_models.DeleteInstanceRequest(instance_id=instance_id, force=True))
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        member = wait_in_service(ess, ecs, region, group_id)
+        if member.instance_id != instance_id:
+            return member
+        time.sleep(0.5)
+    sys.exit(f"localcloud.demo: {instance_id} was not replaced within {WAIT_SECONDS}s")
+
+
+def describe(member: Any) -> str:
+    charge = "spot" if member.spot_strategy not in (None, "", "NoSpot") else "pay-as-you-go"
+    return f"{member.instance_id} in {member.zone_id}, {charge}"
+
+
 def main() -> None:
     env = _env()
     config = _config(env)
@@ -191,14 +210,15 @@ def main() -> None:
     ram_role(ram)
     group_id = scaling_group(ess, region, vswitch_ids, sg_id, system_image(ecs, region))
     member = wait_in_service(ess, ecs, region, group_id)
-    charge = "spot" if member.spot_strategy not in (None, "", "NoSpot") else "pay-as-you-go"
-    print(f"    training instance {member.instance_id} in {member.zone_id}, {charge}")
+    print(f"    training instance {describe(member)}")
+    replacement = release_and_wait(ess, ecs, region, group_id, member.instance_id)
+    print(f"    replacement {describe(replacement)}")
     step("scaling activities")
     for activity in ess.describe_scaling_activities(ess_models.DescribeScalingActivitiesRequest(
             region_id=region, scaling_group_id=group_id)).body.scaling_activities:
         print(f"    {activity.start_time}  {activity.status_code:<10}  {activity.cause}")
     print("\nNext: `.venv/bin/localcloud status`, `.venv/bin/localcloud bill`, and "
-          f"`.venv/bin/localcloud reclaim {member.instance_id}` to watch the group replace it.")
+          f"`.venv/bin/localcloud reclaim {replacement.instance_id}` to watch a spot reclaim.")
 
 
 if __name__ == "__main__":
