@@ -212,7 +212,11 @@ def _aws_v4(auth: Authenticator, req: SignedRequest, credential: str, signed_hea
         for k, v in req.headers:
             if k.lower() == name:
                 headers[name] = v
-    request = AWSRequest(method=req.method, url=f"http://{req.host}{req.raw_path}?{query}", headers=headers)
+    # AWS canonicalizes the query from decoded pairs (s3fs sends `prefix=a/` unencoded; botocore
+    # sends `prefix=a%2F`): botocore's params form re-encodes them as the signer did.
+    params = [(unquote(k), unquote(v)) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
+    request = AWSRequest(method=req.method, url=f"http://{req.host}{req.raw_path}", headers=headers,
+                         params=params)
     request.context["timestamp"] = amz_date
     signer = _ExpectedSigV4(Credentials(access_key_id, secret), service, region, payload_hash)
     string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
