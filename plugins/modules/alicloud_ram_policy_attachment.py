@@ -81,7 +81,7 @@ def main() -> None:
     policies = attached_policies(module, p["role_name"])
     attached = is_attached(policies, p["policy_name"], p["policy_type"])
     want = p["state"] == "present"
-    if want and policies is None:
+    if want and policies is None and not module.check_mode:
         module.fail_json(msg=f"The role {p['role_name']} does not exist; create it first (alicloud_ram_role).")
     changed = attached != want
     if changed and not module.check_mode:
