@@ -1,7 +1,9 @@
 """`localcloud`: start, stop and steer the embedded cloud.
 
-    localcloud up [--time-scale N]      start the daemon (idempotent), write .localcloud/env
-    localcloud down                     stop it (state is kept)
+    localcloud up [--time-scale N] [--backend containers|records]
+                                        start the daemon (idempotent), write .localcloud/env
+    localcloud down [--purge]           stop it (state and instances are kept unless --purge)
+    localcloud image build [--force]    build the Debian 12 base image of instances (once per machine)
     localcloud status [--json]
     localcloud spot set --zone Z --instance-type T --capacity N [--price P]
     localcloud reclaim INSTANCE_ID [--notice SECONDS]
@@ -23,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .backends import BACKENDS
 from .config import default_state_dir
 from .daemon import ADMIN_TOKEN_FILE, RUNTIME_FILE
 
@@ -123,8 +126,39 @@ def write_env(state_dir: Path, rt: dict[str, Any]) -> Path:
     return path
 
 
+def choose_backend(asked: str | None, saved: str | None) -> str:
+    """The instance backend: as asked, else as before, else containers where podman works."""
+    if asked or saved:
+        backend = asked or saved or "records"
+        if backend == "containers":
+            from .backends.containers import podman_usable
+            problem = podman_usable()
+            if problem:
+                raise CliError(f"cannot run container instances: {problem}. Use --backend records for "
+                               "instances that are records only.")
+        return backend
+    from .backends.containers import podman_usable
+    problem = podman_usable()
+    if problem is None:
+        return "containers"
+    print(f"localcloud: instances will be records only (no machines): {problem}.", file=sys.stderr)
+    return "records"
+
+
+def ensure_base_image() -> None:
+    from . import images
+    if images.exists():
+        return
+    print("localcloud: building the Debian 12 base image of instances with debootstrap (once per machine, "
+          "about a minute)...", file=sys.stderr)
+    try:
+        images.build()
+    except images.ImageError as err:
+        raise CliError(str(err)) from None
+
+
 def up(state_dir: Path, host: str, port: int | None, oss_port: int | None, time_scale: float | None,
-       engine_interval: float | None) -> dict[str, Any]:
+       engine_interval: float | None, backend: str | None = None) -> dict[str, Any]:
     state_dir.mkdir(parents=True, exist_ok=True)
     rt = running(state_dir)
     if rt is None:
@@ -136,13 +170,17 @@ def up(state_dir: Path, host: str, port: int | None, oss_port: int | None, time_
             "oss_port": oss_port or saved.get("oss_port") or _free_port(),
             "time_scale": time_scale or saved.get("time_scale", 1.0),
             "engine_interval": engine_interval or saved.get("engine_interval", 0.5),
+            "backend": choose_backend(backend, saved.get("backend")),
         }
+        if chosen["backend"] == "containers":
+            ensure_base_image()
         ports_path.write_text(json.dumps(chosen))
         log = open(state_dir / "daemon.log", "ab")  # noqa: SIM115 - handed to the child process
         proc = subprocess.Popen(
             [sys.executable, "-m", "localcloud.daemon", "--state-dir", str(state_dir),
              "--host", chosen["host"], "--port", str(chosen["port"]), "--oss-port", str(chosen["oss_port"]),
-             "--time-scale", str(chosen["time_scale"]), "--engine-interval", str(chosen["engine_interval"])],
+             "--time-scale", str(chosen["time_scale"]), "--engine-interval", str(chosen["engine_interval"]),
+             "--backend", chosen["backend"]],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + START_TIMEOUT
@@ -158,10 +196,22 @@ def up(state_dir: Path, host: str, port: int | None, oss_port: int | None, time_
     return rt
 
 
-def down(state_dir: Path, timeout: float = 20.0) -> bool:
+def purge_instances(state_dir: Path) -> list[str]:
+    """Remove the containers, networks and custom images of the localcloud at `state_dir`."""
+    import shutil
+
+    if shutil.which("podman") is None or os.geteuid() != 0:
+        return []
+    from .backends.containers import purge
+    return purge(state_dir)
+
+
+def down(state_dir: Path, timeout: float = 20.0, purge: bool = False) -> bool:
     rt = _runtime(state_dir)
     if rt is None or not _alive(rt["pid"]):
         (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+        if purge:
+            purge_instances(state_dir)
         return False
     os.kill(rt["pid"], signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -170,6 +220,8 @@ def down(state_dir: Path, timeout: float = 20.0) -> bool:
     if _alive(rt["pid"]):
         os.kill(rt["pid"], signal.SIGKILL)
     (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+    if purge:
+        purge_instances(state_dir)
     return True
 
 
@@ -201,7 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_up.add_argument("--oss-port", type=int, default=None, help="OSS port (default: a free one, kept)")
     p_up.add_argument("--time-scale", type=float, default=None, help="virtual seconds per real second")
     p_up.add_argument("--engine-interval", type=float, default=None, help="real seconds between engine rounds")
-    sub.add_parser("down", help="stop the daemon; state is kept")
+    p_up.add_argument("--backend", choices=BACKENDS, default=None,
+                      help="what instances are: podman systemd containers (default as root with working podman) "
+                           "or records only; fixed at the first start of a state directory")
+    p_down = sub.add_parser("down", help="stop the daemon; state and instance containers are kept")
+    p_down.add_argument("--purge", action="store_true",
+                        help="also remove this cloud's instance containers, networks and custom images")
+    p_image = sub.add_parser("image", help="instance images")
+    image_sub = p_image.add_subparsers(dest="image_command", required=True)
+    p_build = image_sub.add_parser("build", help="build the Debian 12 base image (skipped when it exists)")
+    p_build.add_argument("--force", action="store_true", help="rebuild even when the image exists")
     p_status = sub.add_parser("status", help="what runs and the spot market")
     p_status.add_argument("--json", action="store_true")
     p_spot = sub.add_parser("spot", help="the spot market")
@@ -224,11 +285,21 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = (args.state_dir or default_state_dir()).resolve()
     try:
         if args.command == "up":
-            rt = up(state_dir, args.host, args.port, args.oss_port, args.time_scale, args.engine_interval)
-            print(f"localcloud is up (pid {rt['pid']}): RPC {rt['host']}:{rt['port']}, OSS port {rt['oss_port']}")
+            rt = up(state_dir, args.host, args.port, args.oss_port, args.time_scale, args.engine_interval,
+                    args.backend)
+            print(f"localcloud is up (pid {rt['pid']}): RPC {rt['host']}:{rt['port']}, OSS port {rt['oss_port']}, "
+                  f"{rt.get('backend', 'records')} instances")
             print(f"credentials and endpoints: . {state_dir / ENV_FILE}")
         elif args.command == "down":
-            print("localcloud stopped" if down(state_dir) else "localcloud was not running")
+            print("localcloud stopped" if down(state_dir, purge=args.purge) else "localcloud was not running")
+        elif args.command == "image":
+            from . import images
+            from .products.ecs_images import SYSTEM_IMAGES
+            try:
+                name = images.build(force=args.force)
+            except images.ImageError as err:
+                raise CliError(str(err)) from None
+            print(f"{name}: Debian 12 (bookworm), the system image {SYSTEM_IMAGES[0]['ImageId']}")
         elif args.command == "status":
             if running(state_dir) is None:
                 print(f"localcloud is not running ({state_dir})")

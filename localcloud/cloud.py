@@ -101,7 +101,7 @@ class Cloud:
         self.store.kv_put("clock", self.clock.state())
         self.auth = Authenticator(self.store)
         self.market = Market(self.store, self.settings, self.clock)
-        self.backend = backend or make_backend(self.settings.backend)
+        self.backend = backend or make_backend(self.settings.backend, self)
         self._tick_lock = threading.Lock()
         self._bootstrap_account()
         from .products.ecs_images import ensure_system_images
@@ -119,6 +119,10 @@ class Cloud:
             if given is not None:
                 settings.time_scale = given.time_scale
                 settings.engine_interval = given.engine_interval
+                if given.backend != settings.backend:
+                    # Instances made by one backend mean nothing to another: the first choice stays.
+                    log.warning("this state directory runs %s instances; ignoring the request for %s",
+                                settings.backend, given.backend)
         from dataclasses import asdict
         self.store.kv_put("settings", asdict(settings))
         return settings

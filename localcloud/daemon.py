@@ -10,8 +10,11 @@ import signal
 import threading
 from pathlib import Path
 
+from .backends import BACKENDS
 from .cloud import Cloud
 from .config import Settings
+from .frontdoor import NetworkServices
+from .metadata import MetadataService
 from .server import make_server
 
 log = logging.getLogger("localcloud.daemon")
@@ -38,12 +41,24 @@ def _start_oss(cloud: Cloud, host: str, port: int):
     return make_oss_server(cloud, host, port)
 
 
+def _serve_instance_networks(cloud: Cloud, rpc_port: int, oss_port: int | None) -> NetworkServices | None:
+    """Front door, DNS and metadata service on every instance network (container instances only)."""
+    from .backends.containers import ContainersBackend
+
+    if not isinstance(cloud.backend, ContainersBackend):
+        return None
+    services = NetworkServices(MetadataService(cloud), rpc_port, oss_port or 0)
+    cloud.backend.serve_networks(services.network_up, services.network_down)
+    return services
+
+
 def run(state_dir: Path, host: str, port: int, oss_port: int, settings: Settings) -> None:
     cloud = Cloud(state_dir, settings)
     token = _admin_token(state_dir)
     rpc = make_server(cloud, host, port, token)
     oss = _start_oss(cloud, host, oss_port)
     servers = [s for s in (rpc, oss) if s is not None]
+    networks = _serve_instance_networks(cloud, rpc.server_address[1], oss.server_address[1] if oss else None)
     stop = threading.Event()
 
     def engine() -> None:
@@ -60,10 +75,11 @@ def run(state_dir: Path, host: str, port: int, oss_port: int, settings: Settings
         t.start()
     runtime = {
         "pid": os.getpid(), "host": host, "port": rpc.server_address[1],
-        "oss_port": oss.server_address[1] if oss else None,
+        "oss_port": oss.server_address[1] if oss else None, "backend": cloud.settings.backend,
     }
     (state_dir / RUNTIME_FILE).write_text(json.dumps(runtime))
-    log.info("localcloud serving on %s:%s (OSS %s)", host, runtime["port"], runtime["oss_port"])
+    log.info("localcloud serving on %s:%s (OSS %s), %s instances", host, runtime["port"], runtime["oss_port"],
+             cloud.settings.backend)
 
     def shutdown(signum, frame) -> None:
         stop.set()
@@ -73,6 +89,8 @@ def run(state_dir: Path, host: str, port: int, oss_port: int, settings: Settings
     stop.wait()
     for s in servers:
         s.shutdown()
+    if networks is not None:
+        networks.close()
     (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
     cloud.close()
     log.info("localcloud stopped")
@@ -86,10 +104,11 @@ def main() -> None:
     parser.add_argument("--oss-port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--engine-interval", type=float, default=0.5)
+    parser.add_argument("--backend", choices=BACKENDS, default="records")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     run(args.state_dir.resolve(), args.host, args.port, args.oss_port,
-        Settings(time_scale=args.time_scale, engine_interval=args.engine_interval))
+        Settings(time_scale=args.time_scale, engine_interval=args.engine_interval, backend=args.backend))
 
 
 if __name__ == "__main__":

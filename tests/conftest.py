@@ -68,6 +68,7 @@ class LocalCloud:
         return getattr(module, class_name)(config)
 
     def restart(self) -> None:
+        """Stop and start the daemon; instances (and their containers) stay."""
         cli.down(self.state_dir)
         self.env = start(self.state_dir)
 
@@ -82,33 +83,41 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 def start(state_dir: Path, **options: Any) -> dict[str, str]:
+    """Start (or restart) the localcloud of `state_dir`; `backend` is kept from its first start unless given."""
     cli.up(state_dir, options.get("host"), None, None, options.get("time_scale"),
-           options.get("engine_interval", 0.2))
+           options.get("engine_interval", 0.2), options.get("backend"))
     return read_env(state_dir / cli.ENV_FILE)
+
+
+def stop(state_dir: Path, backend: str) -> None:
+    """Stop a test's localcloud; container instances, their networks and images go with it."""
+    cli.down(state_dir, purge=backend == "containers")
 
 
 @pytest.fixture(scope="session")
 def localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    """One localcloud for the session's API tests (time scale 1)."""
+    """One localcloud for the session's API tests (time scale 1, instances are records: fast)."""
     state_dir = tmp_path_factory.mktemp("localcloud")
-    cloud = LocalCloud(state_dir, start(state_dir))
+    cloud = LocalCloud(state_dir, start(state_dir, backend="records"))
     yield cloud
-    cli.down(state_dir)
+    stop(state_dir, "records")
 
 
 @pytest.fixture
 def make_localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Start a fresh localcloud with options (time_scale, host); stopped after the test."""
-    started: list[Path] = []
+    """Start a fresh localcloud with options (time_scale, host, backend: records unless
+    `backend="containers"`); stopped, and its containers removed, after the test."""
+    started: list[tuple[Path, str]] = []
 
     def factory(**options: Any) -> LocalCloud:
         state_dir = tmp_path_factory.mktemp("localcloud")
-        started.append(state_dir)
+        options.setdefault("backend", "records")
+        started.append((state_dir, options["backend"]))
         return LocalCloud(state_dir, start(state_dir, **options))
 
     yield factory
-    for state_dir in started:
-        cli.down(state_dir)
+    for state_dir, backend in started:
+        stop(state_dir, backend)
 
 
 os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
