@@ -36,5 +36,6 @@ demo: setup
 down:
 	-$(BIN)/localcloud down
 
-clean: down
+clean:
+	-$(BIN)/localcloud down --purge
 	rm -rf .localcloud

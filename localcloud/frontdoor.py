@@ -199,12 +199,12 @@ class NetworkServices:
         if served is None:
             return
         _, door, dns = served
-        door.shutdown()
-        door.server_close()
-        dns.close()
         while _iptables("-C", *_dnat_rule(cidr, gateway)).returncode == 0:
             if _iptables("-D", *_dnat_rule(cidr, gateway)).returncode != 0:
                 break
+        door.shutdown()
+        door.server_close()
+        dns.close()
 
     def close(self) -> None:
         for gateway, (cidr, _, _) in list(self._served.items()):

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, once: podman with runc (crun does not work on
-# hosts with hybrid cgroups), debootstrap for localcloud's base image, s3fs/fuse3 for bucket mounts.
+# hosts with hybrid cgroups), debootstrap for localcloud's base image, s3fs/fuse3 for bucket mounts,
+# iptables for the DNAT rule that sends 100.100.100.200 to the metadata service of localcloud instances.
 set -euo pipefail
 
-PACKAGES=(podman runc debootstrap s3fs fuse3 python3-venv iproute2)
+PACKAGES=(podman runc debootstrap s3fs fuse3 python3-venv iproute2 iptables)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

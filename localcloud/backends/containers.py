@@ -182,6 +182,7 @@ class ContainersBackend(InstanceBackend):
         self._on_network_up: NetworkHook | None = None
         self._on_network_down: NetworkHook | None = None
         self._pip_options: list[str] | None = None
+        self._subnets_served: dict[str, str] = {}  # vSwitch id -> CIDR, for networks served now
 
     # -- network services (the daemon's front door and DNS on each gateway) --
 
@@ -191,6 +192,7 @@ class ContainersBackend(InstanceBackend):
         names = podman("network", "ls", "--filter", f"label={self.label}", "--format", "{{.Name}}").stdout.split()
         for name in names:
             for subnet in self._subnets(name):
+                self._subnets_served[name.removeprefix("lc-")] = subnet
                 on_up(gateway_of(subnet), subnet)
 
     def _subnets(self, name: str) -> list[str]:
@@ -206,6 +208,7 @@ class ContainersBackend(InstanceBackend):
                 podman("network", "create", "--subnet", cidr, "--gateway", gateway, "--disable-dns",
                        "--label", self.label, "--label", f"{VSWITCH_LABEL}={vswitch_id}", name)
                 log.info("made network %s (%s, gateway %s)", name, cidr, gateway)
+            self._subnets_served[vswitch_id] = cidr
             if self._on_network_up:
                 self._on_network_up(gateway, cidr)
         return gateway
@@ -213,17 +216,15 @@ class ContainersBackend(InstanceBackend):
     def _release_network(self, vswitch_id: str) -> None:
         name = network_name(vswitch_id)
         with self._network_lock:
-            if podman("network", "exists", name, check=False).returncode != 0:
-                return
-            users = podman("ps", "-a", "-q", "--filter", f"network={name}").stdout.split()
-            if users:
-                return
-            subnets = self._subnets(name)
-            podman("network", "rm", name, check=False)
-            for subnet in subnets:
-                if self._on_network_down:
-                    self._on_network_down(gateway_of(subnet), subnet)
-            log.info("removed network %s (no instances left)", name)
+            if podman("network", "exists", name, check=False).returncode == 0:
+                if podman("ps", "-a", "-q", "--filter", f"network={name}").stdout.split():
+                    return
+                podman("network", "rm", name, check=False)
+                log.info("removed network %s (no instances left)", name)
+            # Also when something else (a `podman network prune`) removed the network first.
+            cidr = self._subnets_served.pop(vswitch_id, None)
+            if cidr and self._on_network_down:
+                self._on_network_down(gateway_of(cidr), cidr)
 
     # -- the instance lifecycle --
 

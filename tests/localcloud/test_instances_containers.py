@@ -26,6 +26,7 @@ from localcloud import images
 from localcloud.backends.containers import podman_usable
 from tests.conftest import LocalCloud, start, stop
 
+from . import ess_support
 from .ecs_support import ECS_TRUST, SMALL_TYPE, SYSTEM_IMAGE, Network, make_network, unique, wait_for
 from .oss_support import root_keys, v2_client
 
@@ -331,6 +332,27 @@ def test_reclaim_shows_the_termination_time_then_kills(cloud: LocalCloud, instan
     wait_for(lambda: _podman("container", "exists", instance_id).returncode != 0, timeout=60)
 
 
+def test_a_scaling_group_keeps_its_capacity_with_containers_through_a_reclaim(
+        cloud: LocalCloud, net: Network, role: str) -> None:
+    ess = cloud.client("ess")
+    group_net = ess_support.Network(net.vpc_id, {net.zone: net.vswitch_id}, net.security_group_id, role,
+                                    SYSTEM_IMAGE)
+    group_id = ess_support.create_group(ess, cloud, group_net, [net.zone])
+    config_id = ess_support.create_configuration(ess, cloud, group_net, group_id, spot_duration=0)
+    ess_support.enable(ess, cloud, group_id, config_id)
+    ess_support.set_desired(ess, cloud, group_id, 1)
+    doomed = wait_for(lambda: ess_support.in_service(ess, cloud, group_id), timeout=60)[0].instance_id
+    _wait_status(cloud, doomed, "Running")
+    cloud.admin("reclaim", {"instance_id": doomed, "notice": 15})
+    replacement = wait_for(lambda: [i for i in ess_support.in_service(ess, cloud, group_id)
+                                    if i.instance_id != doomed], timeout=60)[0].instance_id
+    _wait_status(cloud, replacement, "Running")
+    assert _exec(replacement, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded")
+    wait_for(lambda: _podman("container", "exists", doomed).returncode != 0, timeout=90)
+    ess_support.set_desired(ess, cloud, group_id, 0)
+    wait_for(lambda: _podman("container", "exists", replacement).returncode != 0, timeout=90)
+
+
 def test_a_container_boots_quickly(instance: dict[str, Any]) -> None:
     # The aim is under 5 s from RunInstances to systemd running; slow shared machines get slack.
     assert instance["boot_seconds"] < 60, instance
@@ -338,6 +360,10 @@ def test_a_container_boots_quickly(instance: dict[str, Any]) -> None:
 
 def test_networks_go_when_their_instances_do(cloud: LocalCloud, net: Network) -> None:
     wait_for(lambda: _podman("network", "exists", f"lc-{net.vswitch_id}").returncode != 0, timeout=60)
-    rules = subprocess.run(["iptables", "-t", "nat", "-S", "PREROUTING"], capture_output=True, text=True).stdout
-    assert net.cidr not in rules
+
+    def rule_gone() -> bool:
+        rules = subprocess.run(["iptables", "-t", "nat", "-S", "PREROUTING"], capture_output=True, text=True).stdout
+        return net.cidr not in rules
+
+    wait_for(rule_gone, timeout=30)
 
