@@ -1,0 +1,212 @@
+"""The training agent against real checkpoints of a real `swift sft` run (the tiny model)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from .conftest import FILES, SAVE_STEPS, TOTAL_STEPS
+
+pytestmark = pytest.mark.slow
+
+
+def config_for(agent: ModuleType, output_dir: Path, **settings: object) -> object:
+    return agent.Config(output_dir=output_dir, **settings)
+
+
+def drop_completion(output_dir: Path) -> None:
+    """Make a finished run look interrupted after its last save."""
+    (output_dir / "train_agent_complete.json").unlink(missing_ok=True)
+    lines = (output_dir / "logging.jsonl").read_text().splitlines()
+    (output_dir / "logging.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+
+
+def test_the_run_writes_checkpoints_manifests_and_the_completion_marker(trained: Path) -> None:
+    steps = sorted(int(p.name.split("-")[1]) for p in trained.glob("checkpoint-*"))
+    assert steps == [*range(SAVE_STEPS, TOTAL_STEPS, SAVE_STEPS), TOTAL_STEPS]
+    for step in steps:
+        manifest = json.loads((trained / f"checkpoint-{step}" / "train_agent_manifest.json").read_text())
+        assert manifest["global_step"] == step
+        assert {"adapter_model.safetensors", "optimizer.pt", "trainer_state.json"} <= set(manifest["files"])
+    marker = json.loads((trained / "train_agent_complete.json").read_text())
+    assert marker["last_model_checkpoint"].endswith(f"checkpoint-{TOTAL_STEPS}")
+
+
+def test_a_complete_training_exits_at_once_without_running_swift(trained: Path, write_config, tmp_path) -> None:
+    config = write_config(trained, swift="/bin/false")
+    started = time.monotonic()
+    run = subprocess.run(["python3", str(FILES / "train_agent.py"), "--config", str(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0
+    assert "already complete" in run.stdout
+    assert time.monotonic() - started < 5
+
+
+def test_logging_jsonl_alone_marks_completion_as_in_the_recipe(agent: ModuleType, output_copy: Path) -> None:
+    (output_copy / "train_agent_complete.json").unlink()
+    assert "last_model_checkpoint" in agent.completion(output_copy)
+    drop_completion(output_copy)
+    assert agent.completion(output_copy) is None
+
+
+def test_the_newest_checkpoint_is_chosen_by_global_step_not_by_mtime(agent: ModuleType, output_copy: Path) -> None:
+    drop_completion(output_copy)
+    os.utime(output_copy / f"checkpoint-{SAVE_STEPS}", (time.time() + 3600, time.time() + 3600))
+    chosen = agent.newest_valid_checkpoint(config_for(agent, output_copy))
+    assert chosen == output_copy / f"checkpoint-{TOTAL_STEPS}"
+
+
+def truncate(path: Path) -> None:
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.truncate(size // 2)
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+CORRUPTIONS = {
+    "adapter truncated": (lambda d: truncate(d / "adapter_model.safetensors"), "adapter_model.safetensors"),
+    "optimizer truncated": (lambda d: truncate(d / "optimizer.pt"), "optimizer.pt"),
+    "optimizer deleted": (lambda d: (d / "optimizer.pt").unlink(), "missing optimizer.pt"),
+    "scheduler deleted": (lambda d: (d / "scheduler.pt").unlink(), "missing scheduler.pt"),
+    "adapter deleted": (lambda d: (d / "adapter_model.safetensors").unlink(), "no weights"),
+    "trainer state deleted": (lambda d: (d / "trainer_state.json").unlink(), "did not finish"),
+    "trainer state truncated": (lambda d: truncate(d / "trainer_state.json"), "does not parse"),
+    "adapter config deleted": (lambda d: (d / "adapter_config.json").unlink(), "adapter_config.json"),
+    "a byte changed": (lambda d: flip_a_byte(d / "README.md"), "sha256 differs from the manifest"),
+    "a file grew": (lambda d: (d / "args.json").open("a").write(" "), "the manifest says"),
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS, ids=list(CORRUPTIONS))
+def test_a_corrupt_newest_checkpoint_is_skipped_and_logged(agent: ModuleType, output_copy: Path, corruption: str,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    drop_completion(output_copy)
+    newest = output_copy / f"checkpoint-{TOTAL_STEPS}"
+    damage, reason = CORRUPTIONS[corruption]
+    damage(newest)
+    with caplog.at_level(logging.INFO, logger="train-agent"):
+        chosen = agent.newest_valid_checkpoint(config_for(agent, output_copy))
+    assert chosen == output_copy / "checkpoint-20"
+    skipped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(skipped) == 1
+    assert str(newest) in skipped[0] and reason in skipped[0]
+
+
+def test_a_directory_whose_name_disagrees_with_its_global_step_is_skipped(agent: ModuleType, output_copy: Path) -> None:
+    drop_completion(output_copy)
+    (output_copy / f"checkpoint-{TOTAL_STEPS}").rename(output_copy / "checkpoint-99")
+    problem = agent.check_checkpoint(output_copy / "checkpoint-99", 99, config_for(agent, output_copy))
+    assert f"global_step {TOTAL_STEPS}" in problem
+
+
+def test_without_a_manifest_a_checkpoint_counts_unless_manifests_are_required(agent: ModuleType,
+                                                                             output_copy: Path) -> None:
+    newest = output_copy / f"checkpoint-{TOTAL_STEPS}"
+    (newest / "train_agent_manifest.json").unlink()
+    assert agent.check_checkpoint(newest, TOTAL_STEPS, config_for(agent, output_copy)) is None
+    assert "no train_agent_manifest.json" in agent.check_checkpoint(
+        newest, TOTAL_STEPS, config_for(agent, output_copy, require_manifest=True))
+
+
+def test_no_valid_checkpoint_starts_a_new_training(agent: ModuleType, output_copy: Path) -> None:
+    drop_completion(output_copy)
+    for directory in output_copy.glob("checkpoint-*"):
+        (directory / "optimizer.pt").unlink()
+    assert agent.newest_valid_checkpoint(config_for(agent, output_copy)) is None
+
+
+@pytest.mark.parametrize(("major", "present", "absent"), [
+    (3, ["--train_type", "--overwrite_output_dir"], ["--tuner_type"]),
+    (4, ["--tuner_type"], ["--train_type", "--overwrite_output_dir"]),
+])
+def test_argument_names_follow_the_installed_ms_swift(agent: ModuleType, tmp_path: Path, major: int,
+                                                      present: list[str], absent: list[str]) -> None:
+    config = config_for(agent, tmp_path / "output", swift="swift",
+                        arguments={"model": "m", "tuner_type": "lora", "torch_dtype": "bfloat16",
+                                   "overwrite_output_dir": True, "dataset": ["a#500", "b#500"], "deepspeed": None})
+    command = agent.swift_command(config, major, tmp_path / "output" / "checkpoint-10", gpu=True)
+    assert command[:2] == ["swift", "sft"]
+    for flag in present:
+        assert flag in command
+    for flag in absent:
+        assert flag not in command
+    assert "--deepspeed" not in command
+    assert command[command.index("--dataset") + 1:command.index("--dataset") + 3] == ["a#500", "b#500"]
+    assert command[-2:] == ["--resume_from_checkpoint", str(tmp_path / "output" / "checkpoint-10")]
+    assert command[command.index("--torch_dtype") + 1] == "bfloat16"
+
+
+def test_without_a_gpu_the_cpu_dtype_replaces_bf16(agent: ModuleType, tmp_path: Path) -> None:
+    config = config_for(agent, tmp_path, arguments={"torch_dtype": "bfloat16"})
+    command = agent.swift_command(config, 4, None, gpu=False)
+    assert command[command.index("--torch_dtype") + 1] == "float32"
+    assert "--resume_from_checkpoint" not in command
+
+
+def test_the_installed_ms_swift_version_is_detected(agent: ModuleType, train_venv: Path, tmp_path: Path) -> None:
+    config = config_for(agent, tmp_path, python=str(train_venv / "bin" / "python"))
+    assert agent.swift_major(config) == 4
+    assert agent.swift_major(config_for(agent, tmp_path, swift_version="3.12.6")) == 3
+
+
+def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"output_dir": str(tmp_path), "typo_setting": 1}))
+    run = subprocess.run(["python3", str(FILES / "train_agent.py"), "--config", str(config)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "unknown settings typo_setting" in run.stderr
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_venv: Path, write_config,
+                                                                      tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    config = write_config(output)
+    command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(config)]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: (output / f"checkpoint-{SAVE_STEPS}" / "train_agent_manifest.json").exists(), 600,
+                 "the first checkpoint")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    saved = max(int(p.name.split("-")[1]) for p in output.glob("checkpoint-*")
+                if (p / "train_agent_manifest.json").exists())
+    assert saved < TOTAL_STEPS, "the run finished before it could be killed"
+    logged_before = len((output / "logging.jsonl").read_text().splitlines())
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    log = (tmp_path / "train-service-log" / "train.log").read_text()
+    resumed_from = [line for line in log.splitlines() if "newest valid checkpoint" in line][-1]
+    newest = int(resumed_from.split("global step ")[1].rstrip(")"))
+    assert newest >= saved
+    entries = [json.loads(line) for line in (output / "logging.jsonl").read_text().splitlines()[logged_before:]]
+    steps = [int(entry["global_step/max_steps"].split("/")[0]) for entry in entries if "global_step/max_steps" in entry]
+    assert steps[0] == newest + 1
+    assert (output / "train_agent_complete.json").exists()
+
+    third = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert third.returncode == 0
+    assert "already complete" in third.stdout
