@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("localcloud.images")
 
@@ -123,7 +124,7 @@ def exists(name: str = BASE_IMAGE) -> bool:
     return proc.returncode == 0 and proc.stdout.strip() == RECIPE_VERSION
 
 
-def _run(argv: list[str], what: str, **kwargs) -> None:
+def _run(argv: list[str], what: str, **kwargs: Any) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, **kwargs)
     if proc.returncode != 0:
         raise ImageError(f"{what} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
