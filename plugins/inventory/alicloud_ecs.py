@@ -222,6 +222,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     # -- hosts ------------------------------------------------------------------------------
     def _add(self, instance: dict[str, Any], group_name: str | None, settings: dict[str, Any]) -> None:
         host = instance["InstanceId"]
+        self.inventory.add_group("alicloud")
         self.inventory.add_host(host, group="alicloud")
         tags = {t.get("TagKey"): t.get("TagValue") for t in (instance.get("Tags") or {}).get("Tag", [])}
         public = ((instance.get("PublicIpAddress") or {}).get("IpAddress") or [None])[0]
