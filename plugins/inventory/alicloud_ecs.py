@@ -71,14 +71,14 @@ EXAMPLES = r"""
 plugin: alicloud_ecs
 scaling_groups: [ess-lora-deepseek7b]
 
-# inventory/alicloud/ecs.alicloud_ecs.yml
-plugin: alicloud_ecs
-region: cn-hangzhou
-tags:
-  project: ess-lora-deepseek7b
-keyed_groups:
-  - key: alicloud_tags.role | default('none')
-    prefix: role
+# inventory/alicloud/ecs.alicloud_ecs.yml (by tag, with a group per value of the tag "role"):
+# plugin: alicloud_ecs
+# region: cn-hangzhou
+# tags:
+#   project: ess-lora-deepseek7b
+# keyed_groups:
+#   - key: alicloud_tags.role | default('none')
+#     prefix: role
 """
 
 import json  # noqa: E402
