@@ -150,7 +150,7 @@ def ensure_base_image() -> None:
     if images.exists():
         return
     print("localcloud: building the Debian 12 base image of instances with debootstrap (once per machine, "
-          "about a minute)...", file=sys.stderr)
+          "a few minutes)...", file=sys.stderr)
     try:
         images.build()
     except images.ImageError as err:

@@ -162,6 +162,13 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["iptables", "-w", "-t", "nat", *args], capture_output=True, text=True, timeout=60)
 
 
+def remove_metadata_redirect(cidr: str, gateway: str) -> None:
+    """Delete the DNAT rule of an instance network (every copy: a killed daemon may have left one)."""
+    while _iptables("-C", *_dnat_rule(cidr, gateway)).returncode == 0:
+        if _iptables("-D", *_dnat_rule(cidr, gateway)).returncode != 0:
+            return
+
+
 class NetworkServices:
     """The front door and the DNS responder on each instance network's gateway.
 
@@ -199,9 +206,7 @@ class NetworkServices:
         if served is None:
             return
         _, door, dns = served
-        while _iptables("-C", *_dnat_rule(cidr, gateway)).returncode == 0:
-            if _iptables("-D", *_dnat_rule(cidr, gateway)).returncode != 0:
-                break
+        remove_metadata_redirect(cidr, gateway)
         door.shutdown()
         door.server_close()
         dns.close()

@@ -447,6 +447,12 @@ def purge(state_dir: Path) -> list[str]:
         removed.append(f"{len(containers)} container(s)")
     networks = podman("network", "ls", "-q", "--filter", label, check=False).stdout.split()
     if networks:
+        from ..frontdoor import remove_metadata_redirect
+
+        for network in networks:
+            info = json.loads(podman("network", "inspect", network, check=False).stdout or "[]")
+            for subnet in (s["subnet"] for net in info for s in net.get("subnets", [])):
+                remove_metadata_redirect(subnet, gateway_of(subnet))
         podman("network", "rm", "-f", *networks, check=False)
         removed.append(f"{len(networks)} network(s)")
     image_ids = podman("images", "-q", "--filter", label, check=False).stdout.split()
