@@ -1,0 +1,65 @@
+"""train.service trains, is killed, resumes after its last checkpoint and stops once done."""
+
+import json
+import time
+
+OUTPUT = "/mnt/oss-data/output"
+LOG = "/root/train-service-log/train.log"
+
+
+def wait_for(host, command, timeout, what):
+    deadline = time.monotonic() + timeout
+    while host.run(command).rc != 0:
+        journal = host.run("journalctl -u train -n 30").stdout
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {journal}"
+        time.sleep(1)
+
+
+def saved_steps(host):
+    listing = host.run(f"ls -d {OUTPUT}/checkpoint-*/train_agent_manifest.json").stdout.split()
+    return sorted(int(path.split("/")[-2].split("-")[1]) for path in listing)
+
+
+def test_the_unit_is_enabled_and_ordered_after_the_mount(host):
+    service = host.service("train")
+    assert service.is_enabled
+    unit = host.run("systemctl show train -p RequiresMountsFor -p Restart -p ExecStart").stdout
+    assert "RequiresMountsFor=/mnt/oss-data" in unit
+    assert "Restart=on-failure" in unit
+    assert "/root/train.sh" in unit
+
+
+def test_training_is_killed_resumes_and_stops_when_complete(host):
+    assert host.run("systemctl start train").rc == 0
+    wait_for(host, f"ls {OUTPUT}/checkpoint-*/train_agent_manifest.json", 900, "the first checkpoint")
+    assert host.run("systemctl kill --signal=SIGKILL train").rc == 0
+    killed_at = saved_steps(host)[-1]
+    logged = len(host.file(f"{OUTPUT}/logging.jsonl").content_string.splitlines())
+    assert not host.file(f"{OUTPUT}/train_agent_complete.json").exists, "training finished before the kill"
+
+    wait_for(host, f"test -e {OUTPUT}/train_agent_complete.json", 900, "the end of the resumed training")
+    log = host.file(LOG).content_string
+    resumed = [line for line in log.splitlines() if "newest valid checkpoint" in line]
+    assert resumed, "the restarted agent did not resume"
+    step = int(resumed[-1].split("global step ")[1].rstrip(")"))
+    assert step >= killed_at
+    entries = [json.loads(line) for line in host.file(f"{OUTPUT}/logging.jsonl").content_string.splitlines()[logged:]]
+    steps = [int(e["global_step/max_steps"].split("/")[0]) for e in entries if "global_step/max_steps" in e]
+    assert steps[0] == step + 1
+    assert "--resume_from_checkpoint" in log
+
+    wait_for(host, "test \"$(systemctl show train -p ActiveState --value)\" = inactive", 60, "the service to stop")
+    assert host.run("systemctl show train -p ExecMainStatus --value").stdout.strip() == "0"
+
+
+def test_a_complete_training_exits_at_once(host):
+    started = time.monotonic()
+    assert host.run("systemctl start train").rc == 0
+    wait_for(host, "test \"$(systemctl show train -p ActiveState --value)\" = inactive", 30, "the service to exit")
+    assert time.monotonic() - started < 30
+    assert host.run("systemctl show train -p ExecMainStatus --value").stdout.strip() == "0"
+    assert "training already complete" in host.file(LOG).content_string.splitlines()[-1]
+
+
+def test_the_agent_logs_to_the_journal(host):
+    assert "train-agent" in host.run("journalctl -u train --no-pager").stdout
