@@ -287,6 +287,9 @@ class ContainersBackend(InstanceBackend):
                "--systemd=always", "--network", network_name(instance["VSwitchId"]),
                "--ip", instance["PrivateIpAddress"], "--dns", gateway, "--dns-search", ".",
                "--device", "/dev/fuse", "--cap-add", "SYS_ADMIN",
+               # An ECS instance is a VM whose root may configure its own network (local addresses,
+               # routes); containers lack that unless granted.
+               "--cap-add", "NET_ADMIN",
                "--stop-timeout", str(STOP_TIMEOUT_SECONDS),
                "--label", self.label, "--label", f"{INSTANCE_LABEL}={instance_id}",
                "--label", f"{VSWITCH_LABEL}={instance['VSwitchId']}",

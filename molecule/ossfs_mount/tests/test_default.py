@@ -14,7 +14,7 @@ def test_objects_of_the_bucket_are_visible(host):
 
 def test_fstab_entry_survives_reboots_before_the_training_service(host):
     line = next(line for line in host.file("/etc/fstab").content_string.splitlines() if "/mnt/oss-data" in line)
-    assert line.startswith("s3fs#molecule-ossfs-mount /mnt/oss-data fuse ")
+    assert line.startswith("molecule-ossfs-mount /mnt/oss-data fuse.s3fs ")
     assert "_netdev" in line and "x-systemd.before=train.service" in line
     assert "RequiredBy" not in line
     assert host.run("systemctl cat mnt-oss\\\\x2ddata.mount").rc == 0
