@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system venv lint test demo down clean
+.PHONY: setup system venv train-venv lint test demo down clean
 
 setup: system venv
 
@@ -21,6 +21,17 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
+
+# The pinned training stack (ms-swift, CPU torch) for the training agent's tests, apart from .venv.
+TRAIN_VENV := .cache/train-venv
+TRAIN_REQUIREMENTS := roles/python_env/files/requirements-train.txt
+
+train-venv: $(TRAIN_VENV)/.requirements.sha256
+
+$(TRAIN_VENV)/.requirements.sha256: $(TRAIN_REQUIREMENTS)
+	@test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install -q --disable-pip-version-check -r $(TRAIN_REQUIREMENTS)
+	sha256sum $(TRAIN_REQUIREMENTS) | cut -d' ' -f1 > $@
 
 lint: venv
 	$(BIN)/ruff check .

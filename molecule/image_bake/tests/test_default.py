@@ -33,4 +33,5 @@ def test_active_logs_are_emptied(host):
 
 
 def test_no_access_key_is_left_anywhere(host):
-    assert host.run("grep -rIl LTAI /root /etc /home /opt").stdout == ""
+    # testinfra runs its commands through Ansible, whose module payloads land in /root/.ansible.
+    assert host.run("grep -rIl --exclude-dir=.ansible LTAI /root /etc /home /opt").stdout == ""
