@@ -38,10 +38,13 @@ class CliError(Exception):
     pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port(*taken: int) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
 
 
 def _runtime(state_dir: Path) -> dict[str, Any] | None:
@@ -166,14 +169,17 @@ def up(state_dir: Path, host: str, port: int | None, oss_port: int | None, time_
         saved = json.loads(ports_path.read_text()) if ports_path.exists() else {}
         chosen = {
             "host": host or saved.get("host", "127.0.0.1"),
-            "port": port or saved.get("port") or _free_port(),
-            "oss_port": oss_port or saved.get("oss_port") or _free_port(),
+            "port": port or saved.get("port"),
+            "oss_port": oss_port or saved.get("oss_port"),
             "time_scale": time_scale or saved.get("time_scale", 1.0),
             "engine_interval": engine_interval or saved.get("engine_interval", 0.5),
             "backend": choose_backend(backend, saved.get("backend")),
         }
         if chosen["backend"] == "containers":
             ensure_base_image()
+        # Free ports are picked after the (possibly minutes long) image build, and differ from each other.
+        chosen["port"] = chosen["port"] or _free_port()
+        chosen["oss_port"] = chosen["oss_port"] or _free_port(chosen["port"])
         ports_path.write_text(json.dumps(chosen))
         log = open(state_dir / "daemon.log", "ab")  # noqa: SIM115 - handed to the child process
         proc = subprocess.Popen(

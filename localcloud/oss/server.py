@@ -163,8 +163,8 @@ class OssServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type[OssHandler], svc: OssService) -> None:
+        self.svc = svc  # before the bind, whose failure calls server_close
         super().__init__(address, handler)
-        self.svc = svc
 
     def server_close(self) -> None:
         super().server_close()
