@@ -96,12 +96,10 @@ def oss_training_policy(bucket: str, read_prefixes: list[str], write_prefixes: l
     if not read_prefixes and not write_prefixes:
         raise PolicyError("Give at least one read or write prefix.")
     bucket_arn = f"acs:oss:*:*:{bucket}"
-    prefixes = [_prefix(p) for p in list(read_prefixes) + list(write_prefixes)]
-    # The objects under a prefix, and the prefix itself as a file system's directory: s3fs and ossfs
-    # look up `name` and `name_$folder$` before they list `name/`, and a 403 there (instead of a
-    # 404) makes the directory unusable. These exact keys expose nothing else.
-    read = sorted({f"{bucket_arn}/{p}*" for p in prefixes}
-                  | {f"{bucket_arn}/{p.rstrip('/')}{suffix}" for p in prefixes if p for suffix in ("", "_$folder$")})
+    # `name*` rather than `name/*`: a file system on the bucket (s3fs, ossfs) also looks up `name`,
+    # `name_$folder$` and names such as ms-swift's `name#40` (dataset#samples); a 403 there instead of
+    # a 404 makes them exist as unreadable files. Writes stay under `name/`.
+    read = sorted({f"{bucket_arn}/{_prefix(p).rstrip('/')}*" for p in list(read_prefixes) + list(write_prefixes)})
     write = sorted({f"{bucket_arn}/{_prefix(p)}*" for p in write_prefixes})
     statements: list[dict[str, Any]] = [
         {"Effect": "Allow", "Action": ["oss:GetBucketInfo", "oss:GetBucketStat", "oss:ListObjects"],
