@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="a chaos.yml report (JSON)")
     parser.add_argument("--run", action="store_true", help="run site.yml and chaos.yml on a fresh localcloud first")
-    parser.add_argument("--time-scale", type=float, default=20.0, help="localcloud's time scale with --run")
+    parser.add_argument("--time-scale", type=float, default=60.0, help="localcloud's time scale with --run")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     path = run_fresh(args.time_scale) if args.run else args.report
