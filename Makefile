@@ -37,7 +37,7 @@ lint: venv
 	$(BIN)/ruff check .
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
 
-test: setup lint
+test: setup train-venv lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -ra
 
 demo: setup
