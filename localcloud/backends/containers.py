@@ -65,6 +65,10 @@ def podman(*args: str, timeout: float | None = 300, check: bool = True) -> subpr
     return proc
 
 
+# How long a new instance waits for its address to be let go by a released instance's container.
+ADDRESS_WAIT_SECONDS = 120
+
+
 def network_name(vswitch_id: str) -> str:
     return f"lc-{vswitch_id}"
 
@@ -282,18 +286,30 @@ class ContainersBackend(InstanceBackend):
         if self._pip_options is None:
             self._pip_options = pip_setup(self.state_dir)
         image = self._image_for(instance["ImageId"])
-        podman("rm", "-f", "-t", "0", instance_id, check=False)
-        podman("run", "-d", "--name", instance_id, "--hostname", instance.get("HostName") or instance_id,
-               "--systemd=always", "--network", network_name(instance["VSwitchId"]),
-               "--ip", instance["PrivateIpAddress"], "--dns", gateway, "--dns-search", ".",
-               "--device", "/dev/fuse", "--cap-add", "SYS_ADMIN",
-               # An ECS instance is a VM whose root may configure its own network (local addresses,
-               # routes); containers lack that unless granted.
-               "--cap-add", "NET_ADMIN",
-               "--stop-timeout", str(STOP_TIMEOUT_SECONDS),
-               "--label", self.label, "--label", f"{INSTANCE_LABEL}={instance_id}",
-               "--label", f"{VSWITCH_LABEL}={instance['VSwitchId']}",
-               *self._pip_options, image, "/sbin/init")
+        # A released instance's address is free at once, but its container (removed by another worker)
+        # may hold it a little longer: wait for podman to let it go.
+        deadline = time.monotonic() + ADDRESS_WAIT_SECONDS
+        while True:
+            podman("rm", "-f", "-t", "0", instance_id, check=False)
+            try:
+                podman("run", "-d", "--name", instance_id, "--hostname", instance.get("HostName") or instance_id,
+                       "--systemd=always", "--network", network_name(instance["VSwitchId"]),
+                       "--ip", instance["PrivateIpAddress"], "--dns", gateway, "--dns-search", ".",
+                       "--device", "/dev/fuse", "--cap-add", "SYS_ADMIN",
+                       # An ECS instance is a VM whose root may configure its own network (local addresses,
+                       # routes); containers lack that unless granted.
+                       "--cap-add", "NET_ADMIN",
+                       "--stop-timeout", str(STOP_TIMEOUT_SECONDS),
+                       "--label", self.label, "--label", f"{INSTANCE_LABEL}={instance_id}",
+                       "--label", f"{VSWITCH_LABEL}={instance['VSwitchId']}",
+                       *self._pip_options, image, "/sbin/init")
+                return
+            except PodmanError as err:
+                if "already allocated" not in str(err) or time.monotonic() > deadline:
+                    raise
+                log.info("%s: its address %s is still held by a removed container; retrying", instance_id,
+                         instance["PrivateIpAddress"])
+                time.sleep(2)
 
     def _do_start(self, instance: Instance) -> None:
         instance_id = instance["InstanceId"]
