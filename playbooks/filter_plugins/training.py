@@ -11,6 +11,13 @@ FRESH_MARK = "no valid checkpoint"
 STEP_RE = re.compile(r"""['"]global_step/max_steps['"]: ['"](?P<step>\d+)/(?P<max>\d+)['"]""")
 
 
+def checkpoint_steps(keys: list[str], prefix: str) -> list[int]:
+    """The global steps of the complete checkpoints among object keys (trainer_state.json is written
+    last), ascending."""
+    pattern = re.compile(re.escape(prefix) + r"checkpoint-(\d+)/trainer_state\.json$")
+    return sorted({int(m.group(1)) for key in keys or [] if (m := pattern.match(key))})
+
+
 def logging_steps(text: str) -> list[int]:
     """The global step of every training log line of logging.jsonl, in file order."""
     steps = []
@@ -105,6 +112,7 @@ def chaos_summary(report: dict[str, Any]) -> list[str]:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"logging_steps": logging_steps, "logging_max_steps": logging_max_steps,
+        return {"checkpoint_steps": checkpoint_steps, "logging_steps": logging_steps,
+                "logging_max_steps": logging_max_steps,
                 "train_log_resume": train_log_resume, "steps_lost": steps_lost,
                 "replacement_instance": replacement_instance, "chaos_summary": chaos_summary}
