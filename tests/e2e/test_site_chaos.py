@@ -41,7 +41,11 @@ def free_vswitch_cidrs(count: int = 2) -> list[str]:
     listing = subprocess.run(["podman", "network", "ls", "--format", "json"], capture_output=True, text=True)
     used = [ipaddress.ip_network(s["subnet"]) for net in json.loads(listing.stdout or "[]")
             for s in net.get("subnets") or []]
-    free = [net for third in range(100, 250)
+    # Another localcloud makes a vSwitch's network only when an instance lands there: start at an
+    # offset of this process's own, so that two runs side by side are unlikely to pick the same blocks.
+    start = 100 + os.getpid() % 75 * 2
+    thirds = [*range(start, 250), *range(100, start)]
+    free = [net for third in thirds
             if not any((net := ipaddress.ip_network(f"172.16.{third}.0/24")).overlaps(u) for u in used)]
     return [str(net) for net in free[:count]]
 
