@@ -217,9 +217,14 @@ class ContainersBackend(InstanceBackend):
                 self._on_network_up(gateway, cidr)
         return gateway
 
-    def _release_network(self, vswitch_id: str) -> None:
+    def _release_network(self, vswitch_id: str, leaving: str = "") -> None:
         name = network_name(vswitch_id)
         with self._network_lock:
+            # An instance launched into the vSwitch may have no container yet (its create is queued):
+            # the network and its front door stay while any instance of the vSwitch exists.
+            if self.cloud.store.list("instance", lambda i: i.get("VSwitchId") == vswitch_id
+                                     and i["InstanceId"] != leaving):
+                return
             if podman("network", "exists", name, check=False).returncode == 0:
                 if podman("ps", "-a", "-q", "--filter", f"network={name}").stdout.split():
                     return
@@ -330,7 +335,7 @@ class ContainersBackend(InstanceBackend):
     def _do_destroy(self, instance: Instance) -> None:
         podman("rm", "-f", "-t", "0", instance["InstanceId"])
         if instance.get("VSwitchId"):
-            self._release_network(instance["VSwitchId"])
+            self._release_network(instance["VSwitchId"], instance["InstanceId"])
 
     def create(self, instance: Instance) -> None:
         self._enqueue("create", instance)
