@@ -33,7 +33,7 @@ def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientExce
     return info.value
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -110,6 +110,6 @@ def raw_ecs_call(cloud: Any, action: str, query: dict[str, Any]) -> dict[str, An
     return cloud.client("ecs").call_api(params, request, RuntimeOptions())["body"]
 
 
-def wait_status(cloud: Any, instance_id: str, status: str, timeout: float = 15.0) -> Any:
+def wait_status(cloud: Any, instance_id: str, status: str, timeout: float = 30.0) -> Any:
     return wait_for(lambda: (i := describe_one(cloud, instance_id)) is not None and i.status == status and i,
                     timeout)

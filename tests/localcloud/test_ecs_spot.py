@@ -92,7 +92,7 @@ def test_a_reclaim_notice_locks_the_instance_then_it_is_gone(localcloud: Any, ne
     localcloud.admin("reclaim", {"instance_id": instance_id, "notice": 2})
     instance = describe_one(localcloud, instance_id)
     assert [lock.lock_reason for lock in instance.operation_locks.lock_reason] == ["Recycling"]
-    wait_for(lambda: describe_one(localcloud, instance_id) is None, timeout=10)
+    wait_for(lambda: describe_one(localcloud, instance_id) is None, timeout=30)
 
 
 def test_the_protection_period_delays_the_kill(make_localcloud: Any) -> None:
@@ -104,8 +104,8 @@ def test_the_protection_period_delays_the_kill(make_localcloud: Any) -> None:
     time.sleep(1.5)  # 15 virtual minutes: inside the protection period
     instance = describe_one(cloud, instance_id)
     assert instance is not None and instance.operation_locks.lock_reason == []
-    wait_for(lambda: (i := describe_one(cloud, instance_id)) is None or i.operation_locks.lock_reason, timeout=10)
-    wait_for(lambda: describe_one(cloud, instance_id) is None, timeout=10)
+    wait_for(lambda: (i := describe_one(cloud, instance_id)) is None or i.operation_locks.lock_reason, timeout=30)
+    wait_for(lambda: describe_one(cloud, instance_id) is None, timeout=30)
 
 
 def test_a_stop_interruption_keeps_the_instance_stopped(localcloud: Any, net: Network) -> None:
@@ -161,4 +161,4 @@ def test_an_outbid_instance_gets_a_reclaim_notice(market_cloud: Any) -> None:
                                                    spot_duration=0))
     assert describe_one(market_cloud, instance_id).operation_locks.lock_reason == []
     market_cloud.admin("spot", {"zone": net.zone, "instance_type": GPU_TYPE, "price": 4.5})
-    wait_for(lambda: describe_one(market_cloud, instance_id).operation_locks.lock_reason, timeout=10)
+    wait_for(lambda: describe_one(market_cloud, instance_id).operation_locks.lock_reason, timeout=30)
