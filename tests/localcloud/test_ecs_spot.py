@@ -30,7 +30,7 @@ from .ecs_support import (
 def market_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     """A cloud of this module's own, so that changing the market disturbs no other test."""
     state_dir = tmp_path_factory.mktemp("market")
-    yield LocalCloud(state_dir, start(state_dir))
+    yield LocalCloud(state_dir, start(state_dir, backend="records"))
     cli.down(state_dir)
 
 
