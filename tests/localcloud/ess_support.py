@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from alibabacloud_ess20220222 import models as ess_models
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
+
+from .ecs_support import wait_for as wait_for  # one poller for the ECS and ESS tests
 
 INSTANCE_TYPE = "ecs.gn7i-c8g1.2xlarge"
 ECS_TRUST = json.dumps({"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
@@ -31,18 +32,6 @@ def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientExce
     except ClientException as err:
         return err
     raise AssertionError(f"{call.__name__} succeeded; an API error was expected")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
-    """Poll until `predicate` returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 @dataclass
