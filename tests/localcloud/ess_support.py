@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,15 +13,12 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
 
+from .ecs_support import unique as unique  # one name maker for every test cloud
 from .ecs_support import wait_for as wait_for  # one poller for the ECS and ESS tests
 
 INSTANCE_TYPE = "ecs.gn7i-c8g1.2xlarge"
 ECS_TRUST = json.dumps({"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                        "Principal": {"Service": ["ecs.aliyuncs.com"]}}], "Version": "1"})
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientException:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,7 @@ from botocore.config import Config
 
 from localcloud.store import Store
 
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+from .ecs_support import unique as unique  # one name maker for every test cloud
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,12 @@ from urllib.parse import quote
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
-from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.utils import Utils
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from localcloud.store import Store
 
-
-def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientException:
-    with pytest.raises(ClientException) as info:
-        call(*args, **kwargs)
-    return info.value
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+from .ecs_support import api_error, unique
 
 
 def document(*statements: dict[str, Any]) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
-from alibabacloud_tea_openapi.exceptions import ClientException
 
 from localcloud.auth import Principal
 from localcloud.cloud import Cloud, Request
@@ -21,15 +19,7 @@ from localcloud.params import Params
 from localcloud.products import ram as ram_product
 from localcloud.products.sts import issue_role_credentials
 
-
-def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientException:
-    with pytest.raises(ClientException) as info:
-        call(*args, **kwargs)
-    return info.value
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+from .ecs_support import api_error, unique
 
 
 def document(*statements: dict[str, Any]) -> str:
