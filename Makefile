@@ -1,4 +1,4 @@
-# make demo  - install what is missing, start localcloud, walk through the seed's cloud steps
+# make demo  - install what is missing, start localcloud, run site.yml and chaos.yml, print the figures
 # make test  - install what is missing, lint, run every test
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -41,8 +41,7 @@ test: setup train-venv lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -ra
 
 demo: setup
-	$(BIN)/localcloud up --time-scale 60
-	$(BIN)/python -m localcloud.demo
+	@scripts/demo.sh
 
 down:
 	-$(BIN)/localcloud down

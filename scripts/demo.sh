@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make demo: localcloud at 60 times real speed (the one-hour spot protection lasts a minute),
+# site.yml (training starts on a spot instance), chaos.yml (the instance is released twice, then
+# reclaimed while no zone has spot capacity; training resumes each time and runs to completion),
+# then the figures of the run. A demo that ran to its end is torn down first, so that a second
+# `make demo` shows it all again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+REPORT=.cache/chaos-report.json
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "localcloud up --time-scale 60"
+localcloud up --time-scale 60
+
+if [[ -f $REPORT ]] && python -c 'import json, sys; sys.exit(not json.load(open(sys.argv[1]))["training"]["complete"])' "$REPORT"; then
+    step "The last demo's training is complete: teardown.yml, to start over"
+    ansible-playbook teardown.yml
+    rm -f "$REPORT"
+fi
+
+step "site.yml: from nothing to training on a spot instance"
+ansible-playbook site.yml
+
+step "chaos.yml: release, release, reclaim without spot capacity; wait for completion"
+ansible-playbook chaos.yml -e @playbooks/vars/chaos_demo.yml
+
+step "The figures (bench/chaos_bench.py)"
+python bench/chaos_bench.py
+
+cat <<'TEXT'
+
+Everything is still up: `.venv/bin/localcloud status`, `.venv/bin/localcloud bill`,
+`podman exec -it <instance-id> bash`. `.venv/bin/ansible-playbook teardown.yml` releases the
+cloud resources; `make down` stops localcloud; `make clean` removes its state and containers.
+TEXT
