@@ -48,4 +48,4 @@ down:
 
 clean:
 	-$(BIN)/localcloud down --purge
-	rm -rf .localcloud
+	rm -rf .localcloud .cache/chaos-report.json
