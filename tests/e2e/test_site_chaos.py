@@ -77,7 +77,8 @@ def cloud(tmp_path_factory):
     stop(state_dir, "containers")
 
 
-def download_prefix(cloud, prefix: str, target: Path) -> None:
+def download_prefix(cloud, prefix: str, target: Path, skip: str | None = None) -> None:
+    """Download the bucket's objects under `prefix` (but not under `skip`) into `target`."""
     import alibabacloud_oss_v2 as oss
 
     from tests.localcloud.oss_support import root_keys, v2_client
@@ -86,6 +87,8 @@ def download_prefix(cloud, prefix: str, target: Path) -> None:
     paginator = client.list_objects_v2_paginator()
     for page in paginator.iter_page(oss.ListObjectsV2Request(bucket=f"{PROJECT}-data", prefix=prefix)):
         for item in page.contents or []:
+            if skip and item.key.startswith(skip):
+                continue
             path = target / item.key
             if item.key.endswith("/"):  # a directory marker (s3fs writes one per directory)
                 path.mkdir(parents=True, exist_ok=True)
@@ -104,7 +107,7 @@ def start_uninterrupted(cloud, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
 
     venv = ensure_train_venv()
     bucket = tmp_path / "bucket"
-    download_prefix(cloud, "", bucket)
+    download_prefix(cloud, "", bucket, skip="output/")  # the model and data; output/ is being written
     config = json.loads(subprocess.run(
         ["podman", "exec", current_instance(cloud), "cat", "/etc/train-agent/config.json"],
         check=True, capture_output=True, text=True).stdout)
