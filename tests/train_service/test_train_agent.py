@@ -50,6 +50,16 @@ def test_a_complete_training_exits_at_once_without_running_swift(trained: Path, 
     assert time.monotonic() - started < 5
 
 
+def test_a_run_stopped_before_its_marker_gets_the_marker_at_the_next_start(output_copy: Path, write_config) -> None:
+    (output_copy / "train_agent_complete.json").unlink()
+    config = write_config(output_copy, swift="/bin/false")
+    run = subprocess.run(["python3", str(FILES / "train_agent.py"), "--config", str(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    marker = json.loads((output_copy / "train_agent_complete.json").read_text())
+    assert marker["last_model_checkpoint"].endswith(f"checkpoint-{TOTAL_STEPS}")
+
+
 def test_logging_jsonl_alone_marks_completion_as_in_the_recipe(agent: ModuleType, output_copy: Path) -> None:
     (output_copy / "train_agent_complete.json").unlink()
     assert "last_model_checkpoint" in agent.completion(output_copy)

@@ -472,6 +472,10 @@ def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False)
     reason = completion(config.output_dir)
     if reason:
         LOG.info("training already complete (%s); nothing to do", reason)
+        if not dry_run and not (config.output_dir / COMPLETE_MARKER).is_file():
+            # The last run was stopped between the end of swift and its marker: record it now.
+            write_completion_marker(config.output_dir)
+            LOG.info("completion marker written")
         return 0
     if not config.output_dir.parent.is_dir():
         raise AgentError(f"{config.output_dir.parent} does not exist: is the bucket mounted?")
