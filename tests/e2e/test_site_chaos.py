@@ -50,6 +50,7 @@ def read_safetensors(path: Path) -> dict[str, tuple[str, list[int], bytes]]:
         for name, info in header.items() if name != "__metadata__"
     }
 
+
 def free_vswitch_cidrs(count: int = 2) -> list[str]:
     """/24 blocks of 172.16.0.0/12 that no podman network on this host uses (each vSwitch becomes one)."""
     import ipaddress
@@ -160,7 +161,6 @@ def test_training_survives_releases_and_a_reclaim_without_spot_and_matches_an_un
 
 def check_chaos_and_completion(cloud, tmp_path: Path, network: dict, reference_run: subprocess.Popen,
                                reference_output: Path) -> None:
-
     # Kept for bench/chaos_bench.py --report.
     report_file = tmp_path / "chaos-report.json"
     chaos = run_playbook(cloud, "chaos.yml", tmp_path / "chaos", extravars={
