@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
+
+from ..polling import wait_for as wait_for  # re-exported: the ECS and ESS tests import it from here
 
 SYSTEM_IMAGE = "debian_12_x64_20G_alibase_localcloud.vhd"
 GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
@@ -31,17 +32,6 @@ def api_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> ClientExce
     with pytest.raises(ClientException) as info:
         call(*args, **kwargs)
     return info.value
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 @dataclass

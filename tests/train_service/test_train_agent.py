@@ -13,6 +13,7 @@ from types import ModuleType
 
 import pytest
 
+from ..polling import wait_for
 from .conftest import FILES, SAVE_STEPS, TOTAL_STEPS
 
 pytestmark = pytest.mark.slow
@@ -41,13 +42,12 @@ def test_the_run_writes_checkpoints_manifests_and_the_completion_marker(trained:
 
 
 def test_a_complete_training_exits_at_once_without_running_swift(trained: Path, write_config, tmp_path) -> None:
+    # swift is /bin/false: had the agent run it, it would exit non-zero.
     config = write_config(trained, swift="/bin/false")
-    started = time.monotonic()
     run = subprocess.run(["python3", str(FILES / "train_agent.py"), "--config", str(config)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0
     assert "already complete" in run.stdout
-    assert time.monotonic() - started < 5
 
 
 def test_a_run_stopped_before_its_marker_gets_the_marker_at_the_next_start(output_copy: Path, write_config) -> None:
@@ -181,14 +181,6 @@ def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path) -> None:
     assert "unknown settings typo_setting" in run.stderr
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
-
-
 def saved_checkpoints(output: Path) -> list[int]:
     """Global steps of the checkpoints whose save is over (the trainer writes trainer_state.json last)."""
     steps = []
@@ -210,7 +202,7 @@ def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_ven
     try:
         # The tiny model trains a step in a fraction of a second: kill as soon as the first save is over
         # (waiting for its manifest let a loaded machine reach the last step before the kill).
-        wait_for(lambda: saved_checkpoints(output), 600, "the first checkpoint", interval=0.02)
+        wait_for(lambda: saved_checkpoints(output), 600, interval=0.02, what="the first checkpoint")
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
