@@ -75,6 +75,12 @@ def workload(train_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return root
 
 
+def run_agent(config: Path, python: str = "python3", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the training agent as train.service does, on the configuration file `config`."""
+    return subprocess.run([python, str(FILES / "train_agent.py"), "--config", str(config)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def agent_config(train_venv: Path, workload: Path, output_dir: Path, **overrides: Any) -> dict[str, Any]:
     """The agent's configuration for the tiny workload: the recipe's arguments, scaled down."""
     config = {
@@ -117,8 +123,7 @@ def trained(train_venv: Path, workload: Path, tmp_path_factory: pytest.TempPathF
     base = tmp_path_factory.mktemp("trained")
     config = base / "config.json"
     config.write_text(json.dumps(agent_config(train_venv, workload, base / "output")))
-    run = subprocess.run([str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(config)],
-                         capture_output=True, text=True, timeout=900)
+    run = run_agent(config, python=str(train_venv / "bin" / "python"), timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return base / "output"
 

@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 
 from ..polling import wait_for
-from .conftest import FILES, SAVE_STEPS, TOTAL_STEPS
+from .conftest import FILES, SAVE_STEPS, TOTAL_STEPS, run_agent
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,7 @@ def test_the_run_writes_checkpoints_manifests_and_the_completion_marker(trained:
 def test_a_complete_training_exits_at_once_without_running_swift(trained: Path, write_config, tmp_path) -> None:
     # swift is /bin/false: had the agent run it, it would exit non-zero.
     config = write_config(trained, swift="/bin/false")
-    run = subprocess.run(["python3", str(FILES / "train_agent.py"), "--config", str(config)],
-                         capture_output=True, text=True, timeout=60)
+    run = run_agent(config)
     assert run.returncode == 0
     assert "already complete" in run.stdout
 
@@ -53,8 +52,7 @@ def test_a_complete_training_exits_at_once_without_running_swift(trained: Path, 
 def test_a_run_stopped_before_its_marker_gets_the_marker_at_the_next_start(output_copy: Path, write_config) -> None:
     (output_copy / "train_agent_complete.json").unlink()
     config = write_config(output_copy, swift="/bin/false")
-    run = subprocess.run(["python3", str(FILES / "train_agent.py"), "--config", str(config)],
-                         capture_output=True, text=True, timeout=60)
+    run = run_agent(config)
     assert run.returncode == 0, run.stderr
     marker = json.loads((output_copy / "train_agent_complete.json").read_text())
     assert marker["last_model_checkpoint"].endswith(f"checkpoint-{TOTAL_STEPS}")
@@ -175,8 +173,7 @@ def test_the_installed_ms_swift_version_is_detected(agent: ModuleType, train_ven
 def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"output_dir": str(tmp_path), "typo_setting": 1}))
-    run = subprocess.run(["python3", str(FILES / "train_agent.py"), "--config", str(config)],
-                         capture_output=True, text=True)
+    run = run_agent(config)
     assert run.returncode == 2
     assert "unknown settings typo_setting" in run.stderr
 

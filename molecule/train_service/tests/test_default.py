@@ -5,19 +5,23 @@ import time
 
 OUTPUT = "/mnt/oss-data/output"
 LOG = "/root/train-service-log/train.log"
+# The checkpoints whose save is over: the trainer writes trainer_state.json last.
+SAVED = f"{OUTPUT}/checkpoint-*/trainer_state.json"
+
+
+def journal(host):
+    return host.run("journalctl -u train -n 30").stdout
 
 
 def wait_for(host, command, timeout, what):
     deadline = time.monotonic() + timeout
     while host.run(command).rc != 0:
-        journal = host.run("journalctl -u train -n 30").stdout
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {journal}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {journal(host)}"
         time.sleep(1)
 
 
 def saved_steps(host):
-    """The checkpoints whose save is over (the trainer writes trainer_state.json last)."""
-    listing = host.run(f"ls -d {OUTPUT}/checkpoint-*/trainer_state.json").stdout.split()
+    listing = host.run(f"ls -d {SAVED}").stdout.split()
     return sorted(int(path.split("/")[-2].split("-")[1]) for path in listing)
 
 
@@ -36,9 +40,9 @@ def test_training_is_killed_resumes_and_stops_when_complete(host):
     assert host.run("systemctl start train").rc == 0
     # The tiny model trains several steps a second: watch for the first save on the instance itself
     # and kill at once (a poll from here takes seconds, long enough for training to finish).
-    killed = host.run(f"timeout 900 sh -c 'until ls {OUTPUT}/checkpoint-*/trainer_state.json; do sleep 0.1; done'"
+    killed = host.run(f"timeout 900 sh -c 'until ls {SAVED}; do sleep 0.1; done'"
                       " >/dev/null 2>&1 && systemctl kill --signal=SIGKILL train")
-    assert killed.rc == 0, f"no checkpoint within 900 s: {host.run('journalctl -u train -n 30').stdout}"
+    assert killed.rc == 0, f"no checkpoint within 900 s: {journal(host)}"
     killed_at = saved_steps(host)[-1]
     logged = len(host.file(f"{OUTPUT}/logging.jsonl").content_string.splitlines())
     assert not host.file(f"{OUTPUT}/train_agent_complete.json").exists, "training finished before the kill"
