@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from . import billing, instances
+from . import billing, instances, scaling_groups
 from .clock import iso_seconds
 from .errors import ApiError
 
@@ -30,13 +30,13 @@ def _market(cloud: Cloud) -> list[dict[str, Any]]:
 
 def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
     if route == "status":
-        live = cloud.store.list("instance")
+        live = instances.INSTANCE.all(cloud.store)
         return {
             "pid": pid(), "region": cloud.settings.region, "zones": cloud.settings.zones,
             "time_scale": cloud.clock.scale, "virtual_now": iso_seconds(cloud.clock.now()),
             "instances": [{k: i[k] for k in ("InstanceId", "ZoneId", "InstanceType", "Status", "SpotStrategy",
                                               "ScalingGroupId")} for i in live],
-            "scaling_groups": len(cloud.store.list("scaling_group")),
+            "scaling_groups": len(scaling_groups.SCALING_GROUP.all(cloud.store)),
             "market": _market(cloud),
         }
     if route == "spot":

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from . import policy
+from . import identities, policy
 from .errors import ApiError
 from .store import Store
 
@@ -96,7 +96,7 @@ class Authenticator:
         """The secret of a key and the principal it stands for, or Alibaba's error."""
         uid = self.account_uid
         if access_key_id.startswith("STS."):
-            cred = self.store.get("sts_credential", access_key_id)
+            cred = identities.STS_CREDENTIAL.find(self.store, access_key_id)
             if cred is None:
                 raise ApiError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
             if not security_token:
@@ -107,7 +107,7 @@ class Authenticator:
             if time.time() >= cred["ExpirationEpoch"]:
                 raise ApiError("InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
             return cred["AccessKeySecret"], Principal(access_key_id, uid, cred["RoleName"], cred["RoleSessionName"])
-        key = self.store.get("access_key", access_key_id)
+        key = identities.ACCESS_KEY.find(self.store, access_key_id)
         if key is None or key.get("Status") != "Active":
             raise ApiError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
         return key["AccessKeySecret"], Principal(access_key_id, uid)
@@ -174,21 +174,13 @@ class Authenticator:
 
     # -- authorization -----------------------------------------------------------------------
     def role_policies(self, role_name: str) -> list[dict]:
-        role = self.store.get("ram_role", role_name.lower())
-        if role is None:
-            return []
-        docs = []
-        for attachment in role.get("AttachedPolicies", []):
-            pol = self.store.get("ram_policy", f"{attachment['PolicyType']}:{attachment['PolicyName']}".lower())
-            if pol:
-                docs.append(pol["Document"])
-        return docs
+        return [pol["Document"] for pol in identities.role_policies(self.store, role_name)]
 
     def session_policy(self, principal: Principal) -> dict | None:
         """The policy AssumeRole was given for these credentials, if any; it narrows the role's."""
         if principal.is_root:
             return None
-        cred = self.store.get("sts_credential", principal.access_key_id)
+        cred = identities.STS_CREDENTIAL.find(self.store, principal.access_key_id)
         return cred.get("Policy") if cred else None
 
     def authorize(self, principal: Principal, action: str, resource: str) -> None:

@@ -8,10 +8,11 @@ from .store import Store
 
 SPOT = "spot"
 PAY_AS_YOU_GO = "pay-as-you-go"
+LEDGER = "ledger"  # keyed by InstanceId; this module owns it
 
 
 def open_entry(store: Store, instance: dict, charge_type: str, price: float, now: float) -> None:
-    store.put("ledger", instance["InstanceId"], {
+    store.put(LEDGER, instance["InstanceId"], {
         "InstanceId": instance["InstanceId"], "ZoneId": instance["ZoneId"],
         "InstanceType": instance["InstanceType"], "ChargeType": charge_type, "PricePerHour": price,
         "Start": now, "End": None,
@@ -19,10 +20,10 @@ def open_entry(store: Store, instance: dict, charge_type: str, price: float, now
 
 
 def close_entry(store: Store, instance_id: str, now: float) -> None:
-    entry = store.get("ledger", instance_id)
+    entry = store.get(LEDGER, instance_id)
     if entry and entry["End"] is None:
         entry["End"] = now
-        store.put("ledger", instance_id, entry)
+        store.put(LEDGER, instance_id, entry)
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Line:
 def report(store: Store, now: float) -> dict:
     """Cost so far per charge type; hours are virtual hours."""
     lines: dict[str, Line] = {}
-    entries = store.list("ledger")
+    entries = store.list(LEDGER)
     for e in entries:
         hours = max(0.0, ((e["End"] if e["End"] is not None else now) - e["Start"]) / 3600)
         line = lines.setdefault(e["ChargeType"], Line(e["ChargeType"], 0, 0.0, 0.0))

@@ -103,12 +103,13 @@ def admin_call(state_dir: Path, route: str, args: dict[str, Any] | None = None) 
 
 def write_env(state_dir: Path, rt: dict[str, Any]) -> Path:
     from .cloud import Cloud  # noqa: F401 - imported lazily: the CLI's other commands do not need it
+    from .identities import ACCESS_KEY
     from .store import Store
 
     store = Store(state_dir / "state.db")
     try:
         key_id = store.kv_get("root_access_key_id")
-        secret = store.get("access_key", key_id)["AccessKeySecret"]
+        secret = ACCESS_KEY.find(store, key_id)["AccessKeySecret"]
         region = store.kv_get("settings")["region"]
     finally:
         store.close()

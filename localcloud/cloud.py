@@ -5,18 +5,17 @@ server dispatches on (API version, action name). Background work (instance lifec
 reclaims, the Auto Scaling engine) runs in `Cloud.tick`, called by the daemon's engine thread;
 every step of it reads and writes the store, so a restarted daemon resumes where it stopped.
 
-Store kinds used across products (one place to look them up):
-  access_key        AccessKeyId -> {AccessKeySecret, Status}
-  sts_credential    STS AccessKeyId -> {AccessKeySecret, SecurityToken, ExpirationEpoch, RoleName, ...}
-  ram_role          lower(RoleName) -> {RoleName, Arn, AssumeRolePolicyDocument, AttachedPolicies: [
-                        {PolicyType, PolicyName}], ...}
-  ram_policy        lower(f"{PolicyType}:{PolicyName}") -> {PolicyName, PolicyType, Document (dict), ...}
-  instance          InstanceId -> ECS instance record (see instances.launch)
-  released_instance InstanceId -> {Reason, ReleasedAt, ScalingGroupId, ...}
-  image             ImageId -> ECS image record (public system images registered at start)
-  spot_price_history f"{zone}/{type}/{time}" -> {ZoneId, InstanceType, SpotPrice, At}: every spot price change
-  vpc, vswitch, security_group, scaling_group, scaling_configuration, scaling_activity, ledger
-  client_token      f"{product}:{action}:{token}" -> the response first given
+Every kind of record in the store has one owner, which the other modules go through (the kind's
+name appears nowhere else; tests/localcloud/test_record_owners.py holds the rule):
+  instances       instance, released_instance (InstanceId)
+  network         vpc, vswitch, security_group
+  scaling_groups  scaling_group, scaling_configuration, scaling_activity
+  identities      access_key, sts_credential (AccessKeyId), ram_role (lower(RoleName)),
+                  ram_policy (lower("PolicyType:PolicyName"))
+  products.ecs_images  image (ImageId; the public system images are registered at start)
+  market          spot_market (zone/type), spot_price_history (zone/type/time)
+  billing         ledger (InstanceId)
+  server          client_token (product:action:token -> the response first given)
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import ids, instances
+from . import identities, ids, instances
 from .auth import Authenticator, Principal
 from .backends import InstanceBackend, make_backend
 from .clock import Clock
@@ -133,7 +132,7 @@ class Cloud:
                 self.store.kv_put("account_uid", ids.account_uid())
             if self.store.kv_get("root_access_key_id") is None:
                 key_id = ids.access_key_id()
-                self.store.put("access_key", key_id, {
+                identities.ACCESS_KEY.save(self.store, {
                     "AccessKeyId": key_id, "AccessKeySecret": ids.secret(), "Status": "Active",
                 })
                 self.store.kv_put("root_access_key_id", key_id)
@@ -144,7 +143,7 @@ class Cloud:
 
     def root_credentials(self) -> tuple[str, str]:
         key_id = self.store.kv_get("root_access_key_id")
-        return key_id, self.store.get("access_key", key_id)["AccessKeySecret"]
+        return key_id, identities.ACCESS_KEY.find(self.store, key_id)["AccessKeySecret"]
 
     def tick(self) -> None:
         """One round of background work; safe to call from one thread at a time."""

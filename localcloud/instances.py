@@ -1,7 +1,8 @@
 """The lifecycle of ECS instances, shared by the ECS API and the Auto Scaling engine.
 
-Records live in the store (kind `instance`); the backend makes the machines. `sync` moves each
-record to the status its machine reports and carries out due spot reclaims.
+This module owns the `instance` and `released_instance` records: every other module reads and
+writes them through it. The backend makes the machines. `sync` moves each record to the status
+its machine reports and carries out due spot reclaims.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import billing, ids
 from .clock import iso_minutes, iso_seconds
 from .errors import ApiError
+from .store import Kind, Store
 
 if TYPE_CHECKING:
     from .cloud import Cloud
@@ -20,13 +22,20 @@ log = logging.getLogger("localcloud.instances")
 
 Instance = dict[str, Any]
 
+INSTANCE = Kind("instance", "InstanceId")
+RELEASED_INSTANCE = Kind("released_instance", "InstanceId")
+# Statuses of an instance that holds its capacity (a Stopped one still does).
+LIVE_STATUSES = ("Pending", "Starting", "Running", "Stopping", "Stopped")
+
 
 def is_spot(instance: Instance) -> bool:
+    """True for a spot instance."""
     return instance.get("SpotStrategy", "NoSpot") != "NoSpot"
 
 
 def get(cloud: Cloud, instance_id: str) -> Instance:
-    instance = cloud.store.get("instance", instance_id)
+    """The instance record; InvalidInstanceId.NotFound when there is none."""
+    instance = INSTANCE.find(cloud.store, instance_id)
     if instance is None:
         raise ApiError("InvalidInstanceId.NotFound", f"The specified instance {instance_id} does not exist.", 404)
     return instance
@@ -76,7 +85,7 @@ def launch(cloud: Cloud, spec: dict[str, Any]) -> Instance:
         "PricePerHour": offer.spot_price if spot else offer.on_demand_price,
     }
     with cloud.store.transaction():
-        cloud.store.put("instance", instance_id, instance)
+        INSTANCE.save(cloud.store, instance)
         billing.open_entry(cloud.store, instance, billing.SPOT if spot else billing.PAY_AS_YOU_GO,
                            instance["PricePerHour"], now)
     cloud.backend.create(instance)
@@ -86,20 +95,56 @@ def launch(cloud: Cloud, spec: dict[str, Any]) -> Instance:
 
 def release(cloud: Cloud, instance_id: str, reason: str = "released") -> None:
     """Delete an instance at once, whatever its state (no checks: callers do them)."""
-    instance = cloud.store.get("instance", instance_id)
+    instance = INSTANCE.find(cloud.store, instance_id)
     if instance is None:
         return
     cloud.backend.destroy(instance)
     with cloud.store.transaction():
-        cloud.store.delete("instance", instance_id)
+        INSTANCE.delete(cloud.store, instance_id)
         billing.close_entry(cloud.store, instance_id, cloud.clock.now())
-        cloud.store.put("released_instance", instance_id, {
+        RELEASED_INSTANCE.save(cloud.store, {
             "InstanceId": instance_id, "Reason": reason, "ReleasedAt": cloud.clock.now(),
             "ScalingGroupId": instance.get("ScalingGroupId", ""), "ZoneId": instance["ZoneId"],
             "SpotStrategy": instance["SpotStrategy"],
         })
     log.info("released %s (%s)", instance_id, reason)
 
+
+# -- queries of other modules -------------------------------------------------------------------
+
+def members_of(store: Store, group_id: str) -> list[Instance]:
+    """The instances of a scaling group."""
+    return INSTANCE.all(store, lambda i: i.get("ScalingGroupId") == group_id)
+
+
+def in_vswitch(store: Store, vswitch_id: str, but_not: str = "") -> list[Instance]:
+    """The instances of a vSwitch (less the instance `but_not`)."""
+    return INSTANCE.all(store, lambda i: i.get("VSwitchId") == vswitch_id and i["InstanceId"] != but_not)
+
+
+def in_security_group(store: Store, group_id: str) -> list[Instance]:
+    """The instances that a security group holds."""
+    return INSTANCE.all(store, lambda i: group_id in i.get("SecurityGroupIds", []))
+
+
+def using_image(store: Store, image_id: str) -> list[Instance]:
+    """The instances launched from an image."""
+    return INSTANCE.all(store, lambda i: i["ImageId"] == image_id)
+
+
+def at_address(store: Store, private_ip: str) -> Instance | None:
+    """The instance with this private address, or None."""
+    found = INSTANCE.all(store, lambda i: i.get("PrivateIpAddress") == private_ip)
+    return found[0] if found else None
+
+
+def live_spot(store: Store, zone: str, instance_type: str) -> list[Instance]:
+    """The spot instances of a zone and type that hold market capacity."""
+    return INSTANCE.all(store, lambda i: i["ZoneId"] == zone and i["InstanceType"] == instance_type
+                        and is_spot(i) and i["Status"] in LIVE_STATUSES)
+
+
+# -- spot reclaims -------------------------------------------------------------------------------
 
 def protected_until(instance: Instance) -> float:
     """End of the SpotDuration protection period (virtual time)."""
@@ -126,7 +171,7 @@ def schedule_reclaim(cloud: Cloud, instance_id: str, notice_seconds: float | Non
         instance["ReclaimNoticeAt"] = instance["ReclaimAt"] - notice
         if instance["ReclaimNoticeAt"] <= now:
             instance["OperationLocks"] = [{"LockReason": "Recycling"}]
-        cloud.store.put("instance", instance_id, instance)
+        INSTANCE.save(cloud.store, instance)
     log.info("reclaim of %s at %s (virtual clock)", instance_id, iso_seconds(instance["ReclaimAt"]))
     return instance
 
@@ -141,29 +186,29 @@ def termination_time(instance: Instance, now: float) -> str | None:
 def sync(cloud: Cloud) -> None:
     """Bring every record up to date with its machine; carry out due reclaims."""
     now = cloud.clock.now()
-    for instance in cloud.store.list("instance"):
+    for instance in INSTANCE.all(cloud.store):
         instance_id = instance["InstanceId"]
         if instance.get("ReclaimAt") is not None:
             if now >= instance["ReclaimAt"]:
                 _carry_out_reclaim(cloud, instance)
                 continue
             if not instance["OperationLocks"] and now >= instance["ReclaimNoticeAt"]:
-                cloud.store.update("instance", instance_id, OperationLocks=[{"LockReason": "Recycling"}])
+                INSTANCE.update(cloud.store, instance_id, OperationLocks=[{"LockReason": "Recycling"}])
         observed = cloud.backend.observe(instance)
         if observed != instance["Status"]:
             with cloud.store.transaction():
-                current = cloud.store.get("instance", instance_id)
+                current = INSTANCE.find(cloud.store, instance_id)
                 if current is not None and current["Status"] == instance["Status"]:
                     current["Status"] = observed
                     if observed == "Running" and not current.get("StartedAt"):
                         current["StartedAt"] = now
-                    cloud.store.put("instance", instance_id, current)
+                    INSTANCE.save(cloud.store, current)
 
 
 def _carry_out_reclaim(cloud: Cloud, instance: Instance) -> None:
     cloud.backend.kill(instance)
     if instance.get("SpotInterruptionBehavior") == "Stop":
-        cloud.store.update("instance", instance["InstanceId"], Status="Stopped", ReclaimAt=None,
+        INSTANCE.update(cloud.store, instance["InstanceId"], Status="Stopped", ReclaimAt=None,
                            OperationLocks=[])
         billing.close_entry(cloud.store, instance["InstanceId"], cloud.clock.now())
     else:

@@ -2,6 +2,7 @@
 
 Capacity counts instances: a zone with capacity 2 for a type runs at most two spot instances of it
 at once (instances under a reclaim notice still hold their place until they are gone).
+This module owns the `spot_market` and `spot_price_history` records.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from . import instances
 from .clock import Clock
 from .config import Settings
 from .errors import ApiError
 from .store import Store
 
-LIVE_STATUSES = ("Pending", "Starting", "Running", "Stopping", "Stopped")
+SPOT_MARKET = "spot_market"  # keyed by zone/type
+SPOT_PRICE_HISTORY = "spot_price_history"  # keyed by zone/type/time
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Market:
     def offer(self, zone: str, instance_type: str) -> Offer:
         self.check(zone, instance_type)
         spec = self._types[instance_type]
-        row = self.store.get("spot_market", f"{zone}/{instance_type}") or {}
+        row = self.store.get(SPOT_MARKET, f"{zone}/{instance_type}") or {}
         return Offer(zone, instance_type, int(row.get("Capacity", self.settings.default_spot_capacity)),
                      float(row.get("Price", spec.spot_price)), spec.on_demand_price)
 
@@ -63,7 +66,7 @@ class Market:
             raise ValueError("price must be positive")
         current = self.offer(zone, instance_type)
         with self.store.transaction():
-            self.store.put("spot_market", f"{zone}/{instance_type}", {
+            self.store.put(SPOT_MARKET, f"{zone}/{instance_type}", {
                 "ZoneId": zone, "InstanceType": instance_type,
                 "Capacity": current.capacity if capacity is None else capacity,
                 "Price": current.spot_price if price is None else price,
@@ -75,13 +78,18 @@ class Market:
     def _record_price(self, zone: str, instance_type: str, price: float) -> None:
         """Keep every spot price change for DescribeSpotPriceHistory (virtual time)."""
         at = self.clock.now() if self.clock else time.time()
-        self.store.put("spot_price_history", f"{zone}/{instance_type}/{at:.6f}", {
+        self.store.put(SPOT_PRICE_HISTORY, f"{zone}/{instance_type}/{at:.6f}", {
             "ZoneId": zone, "InstanceType": instance_type, "SpotPrice": price, "At": at,
         })
 
+    def price_changes(self, zone: str, instance_type: str) -> list[tuple[float, float]]:
+        """(time, price) of every recorded spot price change of a zone and type, oldest first."""
+        return sorted((h["At"], h["SpotPrice"]) for h in self.store.list(
+            SPOT_PRICE_HISTORY, lambda h: h["ZoneId"] == zone and h["InstanceType"] == instance_type))
+
     def spot_in_use(self, zone: str, instance_type: str) -> int:
-        return len(self.store.list("instance", lambda i: i["ZoneId"] == zone and i["InstanceType"] == instance_type
-                                   and i["SpotStrategy"] != "NoSpot" and i["Status"] in LIVE_STATUSES))
+        """How many spot instances of a zone and type hold capacity."""
+        return len(instances.live_spot(self.store, zone, instance_type))
 
     def spot_free(self, zone: str, instance_type: str) -> int:
         return max(0, self.offer(zone, instance_type).capacity - self.spot_in_use(zone, instance_type))

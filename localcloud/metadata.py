@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import instances
+from . import instances, network
 from .clock import iso_seconds
 
 if TYPE_CHECKING:
@@ -58,8 +58,7 @@ class MetadataService:
         self._credentials: dict[tuple[str, str], dict[str, Any]] = {}  # (instance, role) -> record
 
     def instance_at(self, address: str) -> dict[str, Any] | None:
-        found = self.cloud.store.list("instance", lambda i: i.get("PrivateIpAddress") == address)
-        return found[0] if found else None
+        return instances.at_address(self.cloud.store, address)
 
     def answer(self, method: str, path: str, headers: dict[str, str], caller: str) -> Answer:
         """The response to one request from `caller` (its source address); headers in lower case."""
@@ -120,7 +119,7 @@ class MetadataService:
         return NOT_FOUND if value is None else Answer(200, value)
 
     def _simple(self, key: str, instance: dict[str, Any]) -> str | None:
-        vswitch = self.cloud.store.get("vswitch", instance.get("VSwitchId", "")) or {}
+        vswitch = network.VSWITCH.find(self.cloud.store, instance.get("VSwitchId", "")) or {}
         values = {
             "instance-id": instance["InstanceId"], "region-id": instance["RegionId"], "zone-id": instance["ZoneId"],
             "hostname": instance.get("HostName") or instance["InstanceId"],

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import ids, instances
+from . import ids, instances, network, scaling_groups
 from .clock import iso_minutes
 from .cloud import ticker
 from .errors import ApiError
@@ -41,7 +41,7 @@ HOLDING = ("Pending", "Starting", "Running", "Stopping", "Stopped")
 # -- members -----------------------------------------------------------------------------------
 
 def members(cloud: Cloud, group_id: str) -> list[Doc]:
-    return cloud.store.list("instance", lambda i: i.get("ScalingGroupId") == group_id)
+    return instances.members_of(cloud.store, group_id)
 
 
 def under_notice(instance: Doc, now: float) -> bool:
@@ -64,7 +64,8 @@ def lifecycle_state(group: Doc, instance: Doc, now: float) -> str:
 
 def activity_of(cloud: Cloud, instance_id: str) -> str:
     """The scaling activity that created an instance ("" when none did)."""
-    for activity in cloud.store.list("scaling_activity", lambda a: instance_id in a.get("CreatedInstances", [])):
+    for activity in scaling_groups.SCALING_ACTIVITY.all(cloud.store,
+                                                        lambda a: instance_id in a.get("CreatedInstances", [])):
         return activity["ScalingActivityId"]
     return ""
 
@@ -91,7 +92,7 @@ def new_activity(cloud: Cloud, group: Doc, cause: str, description: str, status:
         "AwaitingRemoval": [],
         "Warnings": [],
     }
-    cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+    scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
     log.info("%s %s: %s (%s)", group["ScalingGroupId"], activity["ScalingActivityId"], description, cause)
     return activity
 
@@ -100,16 +101,15 @@ def finish_activity(cloud: Cloud, activity: Doc, status: str, message: str) -> N
     activity.update(StatusCode=status, StatusMessage=message, Progress=100,
                     EndTime=iso_minutes(cloud.clock.now()),
                     TotalCapacity=str(len(members(cloud, activity["ScalingGroupId"]))))
-    cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+    scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
 
 
 def _advance_activities(cloud: Cloud, group: Doc) -> None:
     """Complete InProgress activities whose new instances are in service (or gone)."""
     gid = group["ScalingGroupId"]
-    for activity in cloud.store.list("scaling_activity",
-                                     lambda a: a["ScalingGroupId"] == gid and a["StatusCode"] == "InProgress"):
+    for activity in [a for a in scaling_groups.activities_of(cloud.store, gid) if a["StatusCode"] == "InProgress"]:
         created = activity["CreatedInstances"]
-        records = {i: cloud.store.get("instance", i) for i in created}
+        records = {i: instances.INSTANCE.find(cloud.store, i) for i in created}
         running = [i for i, r in records.items() if r is not None and r["Status"] == "Running"]
         lost = [i for i, r in records.items() if r is None]
         waiting = len(created) - len(running) - len(lost) + len(activity["AwaitingRemoval"])
@@ -118,7 +118,7 @@ def _advance_activities(cloud: Cloud, group: Doc) -> None:
             progress = int(100 * done / max(1, len(created) + len(activity["AwaitingRemoval"])))
             if progress != activity["Progress"]:
                 activity["Progress"] = progress
-                cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+                scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
             continue
         warnings = list(activity["Warnings"]) + [f"The instance {i} was released before it came into service."
                                                  for i in lost]
@@ -154,7 +154,7 @@ def price_limit(config: Doc, instance_type: str) -> float | None:
 
 
 def group_vswitches(cloud: Cloud, group: Doc) -> list[Doc]:
-    found = [cloud.store.get("vswitch", v) for v in group["VSwitchIds"]]
+    found = [network.VSWITCH.find(cloud.store, v) for v in group["VSwitchIds"]]
     return [v for v in found if v is not None]
 
 
@@ -209,11 +209,10 @@ def _free_address(cloud: Cloud, vswitch: Doc) -> str:
     cidr = vswitch.get("CidrBlock")
     if not cidr:
         return ""
-    used = {i.get("PrivateIpAddress") for i in cloud.store.list("instance", lambda i: i.get("VSwitchId")
-                                                                == vswitch["VSwitchId"])}
-    network = ipaddress.ip_network(cidr, strict=False)
-    for offset, address in enumerate(network.hosts()):
-        if offset < 2 or address == network.broadcast_address - 1:
+    used = {i.get("PrivateIpAddress") for i in instances.in_vswitch(cloud.store, vswitch["VSwitchId"])}
+    subnet = ipaddress.ip_network(cidr, strict=False)
+    for offset, address in enumerate(subnet.hosts()):
+        if offset < 2 or address == subnet.broadcast_address - 1:
             continue
         if str(address) not in used:
             return str(address)
@@ -289,10 +288,10 @@ class View:
 @ticker
 def scaling_engine(cloud: Cloud) -> None:
     """Reconcile every enabled scaling group, each in one store transaction."""
-    for group_id in [g["ScalingGroupId"] for g in cloud.store.list("scaling_group")]:
+    for group_id in [g["ScalingGroupId"] for g in scaling_groups.SCALING_GROUP.all(cloud.store)]:
         try:
             with cloud.store.transaction():
-                group = cloud.store.get("scaling_group", group_id)
+                group = scaling_groups.SCALING_GROUP.find(cloud.store, group_id)
                 if group is not None and group["LifecycleState"] == "Active":
                     reconcile(cloud, group)
         except Exception:
@@ -300,7 +299,7 @@ def scaling_engine(cloud: Cloud) -> None:
 
 
 def reconcile(cloud: Cloud, group: Doc) -> None:
-    config = cloud.store.get("scaling_configuration", group.get("ActiveScalingConfigurationId") or "")
+    config = scaling_groups.SCALING_CONFIGURATION.find(cloud.store, group.get("ActiveScalingConfigurationId") or "")
     if config is None:
         return
     before = dict(group)
@@ -325,15 +324,15 @@ def reconcile(cloud: Cloud, group: Doc) -> None:
     group["KnownMembers"] = [m["InstanceId"] for m in final]
     group["Remedied"] = [i for i in group.get("Remedied", []) if i in group["KnownMembers"]]
     if group != before:
-        cloud.store.put("scaling_group", group["ScalingGroupId"], group)
+        scaling_groups.SCALING_GROUP.save(cloud.store, group)
 
 
 def _finish_replacements(cloud: Cloud, group: Doc) -> None:
     """Remove a pay-as-you-go member once the spot instance replacing it is in service."""
     pairs = dict(group.get("Replacements", {}))
     for spot_id, payg_id in pairs.items():
-        spot = cloud.store.get("instance", spot_id)
-        payg = cloud.store.get("instance", payg_id)
+        spot = instances.INSTANCE.find(cloud.store, spot_id)
+        payg = instances.INSTANCE.find(cloud.store, payg_id)
         if spot is None or payg is None:
             del group["Replacements"][spot_id]
             _settle_removal(cloud, group, payg_id, released=False)
@@ -347,19 +346,19 @@ def _finish_replacements(cloud: Cloud, group: Doc) -> None:
 
 def _settle_removal(cloud: Cloud, group: Doc, instance_id: str, released: bool) -> None:
     gid = group["ScalingGroupId"]
-    for activity in cloud.store.list("scaling_activity", lambda a: a["ScalingGroupId"] == gid
-                                     and instance_id in a.get("AwaitingRemoval", [])):
+    for activity in [a for a in scaling_groups.activities_of(cloud.store, gid)
+                     if instance_id in a.get("AwaitingRemoval", [])]:
         activity["AwaitingRemoval"].remove(instance_id)
         if released:
             activity["DestroyedInstances"].append(instance_id)
         else:
             activity["Warnings"].append(f"The pay-as-you-go instance {instance_id} was kept: its spot "
                                         "replacement did not come into service.")
-        cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+        scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
 
 
 def _departure_cause(cloud: Cloud, instance_id: str) -> str:
-    record = cloud.store.get("released_instance", instance_id) or {}
+    record = instances.RELEASED_INSTANCE.find(cloud.store, instance_id) or {}
     reason = record.get("Reason", "released")
     if "reclaim" in reason:
         return f"The spot instance {instance_id} was reclaimed and left the scaling group."
@@ -422,7 +421,7 @@ def _record_scale_out(cloud: Cloud, group: Doc, view: View, cause: str, launched
     activity = new_activity(cloud, group, cause, description)
     activity["CreatedInstances"] = [i["InstanceId"] for i in launched]
     activity["Warnings"] = warnings + ([failure] if failure else [])
-    cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+    scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
     group["PendingCause"] = None
     group["LastFailure"] = failure or None
     group["Remedied"] = sorted(set(group.get("Remedied", [])) | {m["InstanceId"] for m in view.doomed})
@@ -443,7 +442,7 @@ def _scale_in(cloud: Cloud, group: Doc, view: View, chosen: list[Doc]) -> None:
     for member in chosen:
         instances.release(cloud, member["InstanceId"], reason=f"removed from scaling group {group['ScalingGroupId']}")
     for spot_id, payg_id in list(group.get("Replacements", {}).items()):
-        if cloud.store.get("instance", payg_id) is None:
+        if instances.INSTANCE.find(cloud.store, payg_id) is None:
             del group["Replacements"][spot_id]
             _settle_removal(cloud, group, payg_id, released=True)
     activity["DestroyedInstances"] = [m["InstanceId"] for m in chosen]
@@ -469,7 +468,7 @@ def _replace_on_demand(cloud: Cloud, group: Doc, config: Doc, view: View) -> Non
         activity = new_activity(cloud, group, cause, "Replace a pay-as-you-go ECS instance with a spot instance")
         activity["CreatedInstances"] = [spot["InstanceId"]]
         activity["AwaitingRemoval"] = [member["InstanceId"]]
-        cloud.store.put("scaling_activity", activity["ScalingActivityId"], activity)
+        scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
 
 
 def release_all(cloud: Cloud, group_id: str, reason: str) -> list[str]:

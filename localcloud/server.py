@@ -28,6 +28,8 @@ access_log = logging.getLogger("localcloud.access")
 GLOBAL_PRODUCTS = ("ram", "sts")
 # Actions any authenticated caller may perform, whatever its policies (as on Alibaba).
 UNRESTRICTED_ACTIONS = ("sts:GetCallerIdentity",)
+# The record of the first response to each ClientToken (keyed by product:action:token); owned here.
+CLIENT_TOKEN = "client_token"
 
 
 def _error_body(err: ApiError, request_id: str) -> dict[str, Any]:
@@ -122,12 +124,12 @@ class RpcHandler(BaseHTTPRequestHandler):
         with cloud.store.transaction():
             if token:
                 key = f"{product}:{action_name}:{principal.account_uid}:{token}"
-                cached = cloud.store.get("client_token", key)
+                cached = cloud.store.get(CLIENT_TOKEN, key)
                 if cached is not None:
                     return cached["Response"]
             response = handler(cloud, request)
             if token:
-                cloud.store.put("client_token", key, {"Response": response})
+                cloud.store.put(CLIENT_TOKEN, key, {"Response": response})
         return response
 
     def _handle_admin(self, path: str, body: bytes, request_id: str) -> None:

@@ -3,6 +3,9 @@
 Resources are JSON documents keyed by (kind, id), in creation order. One lock serialises the
 daemon's threads; every write is committed before the API answers, so a killed daemon loses
 nothing it has acknowledged.
+
+Each kind of record has one owner: the module that defines its `Kind` (e.g. `instances.INSTANCE`).
+Other modules read and write the records through that module, never by the kind's name.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,34 @@ CREATE INDEX IF NOT EXISTS nonces_expires ON nonces (expires);
 """
 
 Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of record: its name in the store and the field of a record that holds its id."""
+
+    name: str
+    id_field: str
+
+    def find(self, store: Store, id_: str) -> Doc | None:
+        """The record `id_`, or None."""
+        return store.get(self.name, id_)
+
+    def all(self, store: Store, where: Callable[[Doc], bool] | None = None) -> list[Doc]:
+        """Every record (those for which `where` is true), in creation order."""
+        return store.list(self.name, where)
+
+    def save(self, store: Store, record: Doc) -> Doc:
+        """Create or replace `record` under its id."""
+        return store.put(self.name, record[self.id_field], record)
+
+    def update(self, store: Store, id_: str, **fields: Any) -> Doc:
+        """Change some fields of an existing record; KeyError when there is none."""
+        return store.update(self.name, id_, **fields)
+
+    def delete(self, store: Store, id_: str) -> bool:
+        """Remove the record `id_`; False when there was none."""
+        return store.delete(self.name, id_)
 
 
 class Store:

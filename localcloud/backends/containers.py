@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .. import images
+from .. import images, instances, network
+from ..products import ecs_images
 from .base import Instance, InstanceBackend
 
 if TYPE_CHECKING:
@@ -222,8 +223,7 @@ class ContainersBackend(InstanceBackend):
         with self._network_lock:
             # An instance launched into the vSwitch may have no container yet (its create is queued):
             # the network and its front door stay while any instance of the vSwitch exists.
-            if self.cloud.store.list("instance", lambda i: i.get("VSwitchId") == vswitch_id
-                                     and i["InstanceId"] != leaving):
+            if instances.in_vswitch(self.cloud.store, vswitch_id, but_not=leaving):
                 return
             if podman("network", "exists", name, check=False).returncode == 0:
                 if podman("ps", "-a", "-q", "--filter", f"network={name}").stdout.split():
@@ -277,14 +277,14 @@ class ContainersBackend(InstanceBackend):
                     return
 
     def _image_for(self, image_id: str) -> str:
-        image = self.cloud.store.get("image", image_id) or {}
+        image = ecs_images.IMAGE.find(self.cloud.store, image_id) or {}
         if image.get("ImageOwnerAlias", "system") == "system":
             return images.build()
         return custom_image_name(image_id)
 
     def _do_create(self, instance: Instance) -> None:
         instance_id = instance["InstanceId"]
-        vswitch = self.cloud.store.get("vswitch", instance["VSwitchId"])
+        vswitch = network.VSWITCH.find(self.cloud.store, instance["VSwitchId"])
         if vswitch is None:
             raise PodmanError(f"the vSwitch {instance['VSwitchId']} is gone")
         gateway = self._ensure_network(instance["VSwitchId"], vswitch["CidrBlock"])

@@ -1,4 +1,4 @@
-"""ECS: images (store kind `image`, keyed by ImageId).
+"""ECS: images. This module owns the `image` records (keyed by ImageId).
 
 A public system image is registered when a cloud starts (`ensure_system_images`); custom images
 come from CreateImage, which asks the instance backend to capture the instance and moves the image
@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import ids
+from .. import ids, instances, scaling_groups
 from ..clock import iso_seconds
 from ..cloud import Cloud, Request, action, ticker
 from ..errors import ApiError, invalid, missing
+from ..store import Kind
 from .ecs_common import Record, dry_run, matches_tags, page, render_tags, tags_param
 
 log = logging.getLogger("localcloud.ecs.images")
+
+IMAGE = Kind("image", "ImageId")
 
 SYSTEM_IMAGES: list[Record] = [{
     "ImageId": "debian_12_x64_20G_alibase_localcloud.vhd",
@@ -33,8 +36,8 @@ def ensure_system_images(cloud: Cloud) -> None:
     """Register the public system images once per state directory (safe to call at every start)."""
     with cloud.store.transaction():
         for spec in SYSTEM_IMAGES:
-            if cloud.store.get("image", spec["ImageId"]) is None:
-                cloud.store.put("image", spec["ImageId"], {
+            if IMAGE.find(cloud.store, spec["ImageId"]) is None:
+                IMAGE.save(cloud.store, {
                     **spec, "ImageOwnerAlias": "system", "ImageOwnerId": 0, "IsPublic": True,
                     "Status": "Available", "Progress": "100%", "CreationTime": iso_seconds(cloud.clock.now()),
                     "SourceInstanceId": "", "Tags": [],
@@ -44,14 +47,14 @@ def ensure_system_images(cloud: Cloud) -> None:
 def get_image(cloud: Cloud, image_id: str | None) -> Record:
     if not image_id:
         raise missing("ImageId")
-    image = cloud.store.get("image", image_id)
+    image = IMAGE.find(cloud.store, image_id)
     if image is None:
         raise ApiError("InvalidImageId.NotFound", f"The specified ImageId {image_id} does not exist.", 404)
     return image
 
 
 def _name_taken(cloud: Cloud, name: str) -> bool:
-    return bool(cloud.store.list("image", lambda i: i["ImageOwnerAlias"] == "self" and i["ImageName"] == name))
+    return bool(IMAGE.all(cloud.store, lambda i: i["ImageOwnerAlias"] == "self" and i["ImageName"] == name))
 
 
 def _check_image_name(cloud: Cloud, name: str) -> None:
@@ -70,7 +73,7 @@ def create_image(cloud: Cloud, req: Request) -> dict:
     if not instance_id:
         raise ApiError("MissingParameter.InstanceId", "CreateImage needs InstanceId: localcloud captures images "
                        "from instances only (no snapshots).")
-    instance = cloud.store.get("instance", instance_id)
+    instance = instances.INSTANCE.find(cloud.store, instance_id)
     if instance is None:
         raise ApiError("InvalidInstanceId.NotFound", f"The specified instance {instance_id} does not exist.", 404)
     if instance["Status"] not in ("Running", "Stopped"):
@@ -83,7 +86,7 @@ def create_image(cloud: Cloud, req: Request) -> dict:
         _check_image_name(cloud, name)
     tags = tags_param(p)
     dry_run(p)
-    source = cloud.store.get("image", instance["ImageId"]) or {}
+    source = IMAGE.find(cloud.store, instance["ImageId"]) or {}
     image: Record = {
         "ImageId": image_id, "ImageName": name or image_id, "Description": p.str("Description", ""),
         "ImageOwnerAlias": "self", "ImageOwnerId": int(cloud.account_uid), "IsPublic": False,
@@ -95,7 +98,7 @@ def create_image(cloud: Cloud, req: Request) -> dict:
         "ImageFamily": p.str("ImageFamily", ""), "ImageVersion": p.str("ImageVersion", ""),
         "SourceInstanceId": instance_id, "SourceImageId": instance["ImageId"], "Tags": tags,
     }
-    cloud.store.put("image", image_id, image)
+    IMAGE.save(cloud.store, image)
     cloud.backend.create_image(instance, image)
     return {"ImageId": image_id}
 
@@ -103,16 +106,16 @@ def create_image(cloud: Cloud, req: Request) -> dict:
 @ticker
 def advance_image_captures(cloud: Cloud) -> None:
     """Move Creating images along as the backend captures them."""
-    for image in cloud.store.list("image", lambda i: i["Status"] == "Creating"):
+    for image in IMAGE.all(cloud.store, lambda i: i["Status"] == "Creating"):
         try:
             done = max(0, min(100, int(cloud.backend.image_progress(image))))
         except Exception:
             log.exception("capturing image %s failed", image["ImageId"])
-            cloud.store.update("image", image["ImageId"], Status="CreateFailed")
+            IMAGE.update(cloud.store, image["ImageId"], Status="CreateFailed")
             continue
         status = "Available" if done >= 100 else "Creating"
         if f"{done}%" != image["Progress"] or status != image["Status"]:
-            cloud.store.update("image", image["ImageId"], Progress=f"{done}%", Status=status)
+            IMAGE.update(cloud.store, image["ImageId"], Progress=f"{done}%", Status=status)
 
 
 def _split(value: str | None) -> list[str]:
@@ -133,7 +136,7 @@ def _wanted(image: Record, image_ids: list[str], statuses: list[str], owner: str
 
 
 def _in_use(cloud: Cloud, image_id: str) -> bool:
-    return bool(cloud.store.list("instance", lambda i: i["ImageId"] == image_id))
+    return bool(instances.using_image(cloud.store, image_id))
 
 
 def _render_image(cloud: Cloud, image: Record) -> dict[str, Any]:
@@ -164,14 +167,14 @@ def describe_images(cloud: Cloud, req: Request) -> dict:
     for status in statuses:
         if status not in IMAGE_STATUSES:
             raise invalid("Status", f"Valid values: {', '.join(IMAGE_STATUSES)}.")
-    images = [i for i in cloud.store.list("image")
+    images = [i for i in IMAGE.all(cloud.store)
               if _wanted(i, _split(p.str("ImageId")), statuses, owner, p.str("ImageName"), p.tags("Tag"))]
     chunk, paging = page(p, images, default_size=10, max_size=100)
     return {"RegionId": cloud.settings.region, **paging, "Images": {"Image": [_render_image(cloud, i) for i in chunk]}}
 
 
 def _scaling_configurations_using(cloud: Cloud, image_id: str) -> list[str]:
-    configs = cloud.store.list("scaling_configuration", lambda c: c.get("ImageId") == image_id)
+    configs = scaling_groups.configurations_using_image(cloud.store, image_id)
     return [c.get("ScalingConfigurationId", "?") for c in configs]
 
 
@@ -192,7 +195,7 @@ def delete_image(cloud: Cloud, req: Request) -> dict:
         raise ApiError("ImageUsingByInstance", f"The specified image {image_id} has been used to create "
                        "instances. Query them with DescribeInstances, or pass Force=true.", 403)
     dry_run(p)
-    cloud.store.delete("image", image_id)
+    IMAGE.delete(cloud.store, image_id)
     cloud.backend.delete_image(image)
     return {}
 
@@ -216,5 +219,5 @@ def modify_image_attribute(cloud: Cloud, req: Request) -> dict:
     if status and image["Status"] in ("Available", "Deprecated"):
         image["Status"] = status
     dry_run(p)
-    cloud.store.put("image", image["ImageId"], image)
+    IMAGE.save(cloud.store, image)
     return {}

@@ -38,7 +38,7 @@ class Transition:
 
     def apply(self, cloud: Cloud, instance: Record) -> None:
         self.check(instance)
-        cloud.store.update("instance", instance["InstanceId"], Status=self.sets)
+        instances.INSTANCE.update(cloud.store, instance["InstanceId"], Status=self.sets)
         self.act(cloud.backend, instance)
 
 
@@ -84,7 +84,7 @@ def _batch(cloud: Cloud, p: Params, transition: Transition) -> dict:
 
 
 def _apply_and_report(cloud: Cloud, transition: Transition, instance_id: str) -> dict[str, Any]:
-    instance = cloud.store.get("instance", instance_id)
+    instance = instances.INSTANCE.find(cloud.store, instance_id)
     if instance is None:
         return {"InstanceId": instance_id, "Code": "InvalidInstanceId.NotFound",
                 "Message": f"The specified instance {instance_id} does not exist.", "PreviousStatus": "",

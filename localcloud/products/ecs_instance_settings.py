@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import instances
+from .. import instances, network
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
 from ..params import Params
+from ..store import Kind
 from .ecs_common import Record, id_list, incorrect_status, merge_tags, page_numbered, page_tokened, tags_param
+from .ecs_images import IMAGE
 from .ecs_instances import (
     check_ecs_role,
     check_names,
@@ -20,9 +22,8 @@ from .ecs_instances import (
     hash_password,
 )
 
-# TagResources' ResourceType -> store kind and id field.
-TAGGABLE = {"instance": ("instance", "InstanceId"), "securitygroup": ("security_group", "SecurityGroupId"),
-            "image": ("image", "ImageId")}
+# TagResources' ResourceType -> the kind of record it names.
+TAGGABLE = {"instance": instances.INSTANCE, "securitygroup": network.SECURITY_GROUP, "image": IMAGE}
 
 
 @action("ecs", "ModifyInstanceAttribute")
@@ -44,7 +45,7 @@ def modify_instance_attribute(cloud: Cloud, req: Request) -> dict:
     if groups:
         changes["SecurityGroupIds"] = check_security_groups(cloud, groups, instance["VpcId"])
     if changes:
-        cloud.store.update("instance", instance["InstanceId"], **changes)
+        instances.INSTANCE.update(cloud.store, instance["InstanceId"], **changes)
     return {}
 
 
@@ -65,7 +66,7 @@ def attach_instance_ram_role(cloud: Cloud, req: Request) -> dict:
     role = check_ecs_role(cloud, p.str("RamRoleName", required=True) or "")["RoleName"]
     results = []
     for instance_id in _ram_instance_ids(p):
-        instance = cloud.store.get("instance", instance_id)
+        instance = instances.INSTANCE.find(cloud.store, instance_id)
         if instance is None:
             results.append(_role_result(instance_id, "InvalidInstanceId.NotFound",
                                         f"The specified instance {instance_id} does not exist."))
@@ -74,7 +75,7 @@ def attach_instance_ram_role(cloud: Cloud, req: Request) -> dict:
                                         f"{instance_id} already has the role {instance['RamRoleName']}; detach it "
                                         "first."))
         else:
-            cloud.store.update("instance", instance_id, RamRoleName=role)
+            instances.INSTANCE.update(cloud.store, instance_id, RamRoleName=role)
             results.append(_role_result(instance_id))
     return {"RamRoleName": role, "TotalCount": len(results), "FailCount": sum(not r["Success"] for r in results),
             "AttachInstanceRamRoleResults": {"AttachInstanceRamRoleResult": results}}
@@ -86,7 +87,7 @@ def detach_instance_ram_role(cloud: Cloud, req: Request) -> dict:
     named = p.str("RamRoleName")
     results = []
     for instance_id in _ram_instance_ids(p):
-        instance = cloud.store.get("instance", instance_id)
+        instance = instances.INSTANCE.find(cloud.store, instance_id)
         if instance is None:
             result = _role_result(instance_id, "InvalidInstanceId.NotFound",
                                   f"The specified instance {instance_id} does not exist.")
@@ -97,7 +98,7 @@ def detach_instance_ram_role(cloud: Cloud, req: Request) -> dict:
             result = _role_result(instance_id)
             result["InstanceRamRoleSets"] = {"InstanceRamRoleSet": [
                 {"InstanceId": instance_id, "RamRoleName": instance.get("RamRoleName", "")}]}
-            cloud.store.update("instance", instance_id, RamRoleName="")
+            instances.INSTANCE.update(cloud.store, instance_id, RamRoleName="")
         results.append(result)
     return {"RamRoleName": named or "", "TotalCount": len(results),
             "FailCount": sum(not r["Success"] for r in results),
@@ -109,7 +110,7 @@ def describe_instance_ram_role(cloud: Cloud, req: Request) -> dict:
     p = req.params
     ids = id_list(p, "InstanceIds", 100)
     role = (p.str("RamRoleName") or "").lower()
-    found = [i for i in cloud.store.list("instance")
+    found = [i for i in instances.INSTANCE.all(cloud.store)
              if i.get("RamRoleName") and (not ids or i["InstanceId"] in ids)
              and (not role or i["RamRoleName"].lower() == role)]
     chunk, paging = page_numbered(p, found, default_size=10, max_size=100)
@@ -117,19 +118,18 @@ def describe_instance_ram_role(cloud: Cloud, req: Request) -> dict:
         "InstanceRamRoleSet": [{"InstanceId": i["InstanceId"], "RamRoleName": i["RamRoleName"]} for i in chunk]}}
 
 
-def _taggable(p: Params) -> tuple[str, str, str]:
+def _taggable(p: Params) -> tuple[str, Kind]:
     given = p.str("ResourceType", required=True) or ""
     resource_type = given.lower()
     if resource_type not in TAGGABLE:
         raise invalid("ResourceType", f"Valid values here: {', '.join(TAGGABLE)}.")
-    kind, id_field = TAGGABLE[resource_type]
-    return resource_type, kind, id_field
+    return resource_type, TAGGABLE[resource_type]
 
 
-def _tagged_resources(cloud: Cloud, kind: str, resource_ids: list[str]) -> list[Record]:
+def _tagged_resources(cloud: Cloud, kind: Kind, resource_ids: list[str]) -> list[Record]:
     found = []
     for resource_id in resource_ids:
-        record = cloud.store.get(kind, resource_id)
+        record = kind.find(cloud.store, resource_id)
         if record is None:
             raise ApiError("InvalidResourceId.NotFound", f"The specified resource {resource_id} does not exist.",
                            404)
@@ -140,35 +140,36 @@ def _tagged_resources(cloud: Cloud, kind: str, resource_ids: list[str]) -> list[
 @action("ecs", "TagResources")
 def tag_resources(cloud: Cloud, req: Request) -> dict:
     p = req.params
-    _, kind, id_field = _taggable(p)
+    _, kind = _taggable(p)
     tags = tags_param(p)
     if not tags:
         raise missing("Tag.N.Key")
     for record in _tagged_resources(cloud, kind, p.list("ResourceId")):
-        cloud.store.update(kind, record[id_field], Tags=merge_tags(record.get("Tags", []), tags))
+        kind.update(cloud.store, record[kind.id_field], Tags=merge_tags(record.get("Tags", []), tags))
     return {}
 
 
 @action("ecs", "UntagResources")
 def untag_resources(cloud: Cloud, req: Request) -> dict:
     p = req.params
-    _, kind, id_field = _taggable(p)
+    _, kind = _taggable(p)
     keys = set(p.list("TagKey"))
     remove_all = bool(p.bool("All", False))
     for record in _tagged_resources(cloud, kind, p.list("ResourceId")):
         kept = [] if remove_all else [t for t in record.get("Tags", []) if t["Key"] not in keys]
-        cloud.store.update(kind, record[id_field], Tags=kept)
+        kind.update(cloud.store, record[kind.id_field], Tags=kept)
     return {}
 
 
 @action("ecs", "ListTagResources")
 def list_tag_resources(cloud: Cloud, req: Request) -> dict:
     p = req.params
-    resource_type, kind, id_field = _taggable(p)
+    resource_type, kind = _taggable(p)
+    id_field = kind.id_field
     wanted_ids = set(p.list("ResourceId"))
     wanted_tags = {t["Key"]: t["Value"] for t in p.tags("Tag")}
     rows = []
-    for record in cloud.store.list(kind):
+    for record in kind.all(cloud.store):
         if wanted_ids and record[id_field] not in wanted_ids:
             continue
         for tag in record.get("Tags", []):

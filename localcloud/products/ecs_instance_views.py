@@ -10,6 +10,7 @@ from .. import instances
 from ..clock import iso_minutes
 from ..cloud import Cloud, Request, action
 from ..params import Params
+from . import ecs_images
 from .ecs_common import Record, dry_run, id_list, matches_name, matches_tags, page, page_numbered, render_tags
 from .ecs_market import family, gpu_spec, type_spec
 
@@ -26,7 +27,7 @@ def _hardware(cloud: Cloud, instance: Record) -> dict[str, Any]:
 
 
 def _os(cloud: Cloud, instance: Record) -> dict[str, Any]:
-    image = cloud.store.get("image", instance["ImageId"]) or {}
+    image = ecs_images.IMAGE.find(cloud.store, instance["ImageId"]) or {}
     return {"OSName": image.get("OSName", ""), "OSNameEn": image.get("OSNameEn", ""),
             "OSType": image.get("OSType", "linux")}
 
@@ -109,7 +110,7 @@ def describe_instances(cloud: Cloud, req: Request) -> dict:
     dry_run(p)
     ids = id_list(p, "InstanceIds")
     private_ips, public_ips = id_list(p, "PrivateIpAddresses"), id_list(p, "PublicIpAddresses")
-    found = [i for i in cloud.store.list("instance") if _wanted(i, p, ids, private_ips, public_ips)]
+    found = [i for i in instances.INSTANCE.all(cloud.store) if _wanted(i, p, ids, private_ips, public_ips)]
     chunk, paging = page(p, found, default_size=10, max_size=100)
     if "NextToken" not in paging:
         paging["NextToken"] = ""
@@ -138,7 +139,7 @@ def describe_instance_status(cloud: Cloud, req: Request) -> dict:
     ids = id_list(p, "InstanceId")
     if zone:
         cloud.market.check(zone, None)
-    found = [i for i in cloud.store.list("instance")
+    found = [i for i in instances.INSTANCE.all(cloud.store)
              if (not zone or i["ZoneId"] == zone) and (not ids or i["InstanceId"] in ids)]
     chunk, paging = page_numbered(p, found, default_size=10, max_size=50)
     return {**paging, "InstanceStatuses": {"InstanceStatus": [

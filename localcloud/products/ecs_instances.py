@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import instances
+from .. import identities, instances, network
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid
 from ..params import Params
@@ -98,8 +98,8 @@ def _trusts_ecs(document: Any) -> bool:
 
 
 def check_ecs_role(cloud: Cloud, name: str) -> Record:
-    """An existing RAM role that ECS may assume (store kind `ram_role`, keyed by lower(name))."""
-    role = cloud.store.get("ram_role", name.lower())
+    """An existing RAM role that ECS may assume."""
+    role = identities.role(cloud.store, name)
     if role is None:
         raise ApiError("InvalidRamRole.NotFound", f"The RAM role {name} does not exist; create it with RAM "
                        "CreateRole first.", 404)
@@ -135,7 +135,7 @@ def resolve_placement(cloud: Cloud, p: Params) -> Placement:
     vswitch_id = p.str("VSwitchId")
     if not vswitch_id:
         raise ApiError("MissingParameter.VSwitchId", "Specify VSwitchId: localcloud has VPC instances only.")
-    vswitch = cloud.store.get("vswitch", vswitch_id)
+    vswitch = network.VSWITCH.find(cloud.store, vswitch_id)
     if vswitch is None:
         raise ApiError("InvalidVSwitchId.NotFound", f"The specified vSwitch {vswitch_id} does not exist.", 404)
     if vswitch.get("Status", "Available") != "Available":
@@ -151,7 +151,7 @@ def resolve_placement(cloud: Cloud, p: Params) -> Placement:
 
 
 def _used_addresses(cloud: Cloud, field_name: str) -> set[str]:
-    return {i[field_name] for i in cloud.store.list("instance") if i.get(field_name)}
+    return {i[field_name] for i in instances.INSTANCE.all(cloud.store) if i.get(field_name)}
 
 
 def _usable_range(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> range:
@@ -299,7 +299,7 @@ def run_instances(cloud: Cloud, req: Request) -> dict:
     for private_ip, public_ip in zip(private, public, strict=True):
         instance = instances.launch(cloud, {**spec, "PrivateIpAddress": private_ip, "PublicIpAddress": public_ip})
         if password:
-            cloud.store.update("instance", instance["InstanceId"], PasswordHash=hash_password(password))
+            instances.INSTANCE.update(cloud.store, instance["InstanceId"], PasswordHash=hash_password(password))
         launched.append(instance)
     return {
         "InstanceIdSets": {"InstanceIdSet": [i["InstanceId"] for i in launched]},

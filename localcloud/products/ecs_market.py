@@ -97,8 +97,8 @@ def describe_available_resource(cloud: Cloud, req: Request) -> dict:
 @ticker
 def reclaim_outbid_instances(cloud: Cloud) -> None:
     """A SpotWithPriceLimit instance is reclaimed once the market price rises above its limit."""
-    outbid = cloud.store.list("instance", lambda i: i.get("SpotStrategy") == "SpotWithPriceLimit"
-                              and i.get("ReclaimAt") is None and i["Status"] != "Stopped")
+    outbid = [i for i in instances.INSTANCE.all(cloud.store) if i.get("SpotStrategy") == "SpotWithPriceLimit"
+              and i.get("ReclaimAt") is None and i["Status"] != "Stopped"]
     for instance in outbid:
         if instance["SpotPriceLimit"] < cloud.market.offer(instance["ZoneId"], instance["InstanceType"]).spot_price:
             instances.schedule_reclaim(cloud, instance["InstanceId"])
@@ -120,8 +120,7 @@ def _time_window(cloud: Cloud, start: str | None, end: str | None) -> tuple[floa
 def price_points(cloud: Cloud, zone: str, itype: str, start: float, end: float) -> list[tuple[float, float]]:
     """(time, price) for the price in force at `start` and every change up to `end`."""
     spec = type_spec(cloud, itype)
-    changes = sorted((h["At"], h["SpotPrice"]) for h in cloud.store.list(
-        "spot_price_history", lambda h: h["ZoneId"] == zone and h["InstanceType"] == itype))
+    changes = cloud.market.price_changes(zone, itype)
     before = [c for c in changes if c[0] <= start]
     if before:
         opening = before[-1][1]

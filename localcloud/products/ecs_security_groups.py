@@ -1,4 +1,4 @@
-"""ECS: security groups and their rules (store kind `security_group`, keyed by SecurityGroupId).
+"""ECS: security groups and their rules (`network.SECURITY_GROUP` records).
 
 Each record keeps its VpcId (the VPC module reads it) and its rules under `Permissions`. Rules are
 recorded, not enforced: instances on localcloud are not firewalled.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from .. import ids
+from .. import ids, instances, network
 from ..clock import iso_seconds
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
@@ -25,7 +25,7 @@ RULE_IDENTITY = ("Direction", "IpProtocol", "PortRange", "SourceCidrIp", "Source
 def get_group(cloud: Cloud, group_id: str | None) -> Record:
     if not group_id:
         raise missing("SecurityGroupId")
-    group = cloud.store.get("security_group", group_id)
+    group = network.SECURITY_GROUP.find(cloud.store, group_id)
     if group is None:
         raise ApiError("InvalidSecurityGroupId.NotFound", f"The specified security group {group_id} does not "
                        "exist.", 404)
@@ -33,7 +33,7 @@ def get_group(cloud: Cloud, group_id: str | None) -> Record:
 
 
 def instances_in(cloud: Cloud, group_id: str) -> list[Record]:
-    return cloud.store.list("instance", lambda i: group_id in i.get("SecurityGroupIds", []))
+    return instances.in_security_group(cloud.store, group_id)
 
 
 @action("ecs", "CreateSecurityGroup")
@@ -43,7 +43,7 @@ def create_security_group(cloud: Cloud, req: Request) -> dict:
     if not vpc_id:
         # Classic-network security groups do not exist on localcloud: every instance lives in a VPC.
         raise ApiError("MissingParameter.VpcId", "Specify VpcId: localcloud has only VPC security groups.")
-    if cloud.store.get("vpc", vpc_id) is None:
+    if network.VPC.find(cloud.store, vpc_id) is None:
         raise ApiError("InvalidVpcId.NotFound", f"The specified VPC {vpc_id} does not exist.", 404)
     name = p.str("SecurityGroupName", "")
     if name and (len(name) < 2 or len(name) > 128 or name.startswith(("http://", "https://"))):
@@ -54,7 +54,7 @@ def create_security_group(cloud: Cloud, req: Request) -> dict:
     dry_run(p)
     group_id = ids.new_id("sg", cloud.settings.region)
     now = cloud.clock.now()
-    cloud.store.put("security_group", group_id, {
+    network.SECURITY_GROUP.save(cloud.store, {
         "SecurityGroupId": group_id, "SecurityGroupName": name, "Description": p.str("Description", ""),
         "SecurityGroupType": group_type, "VpcId": vpc_id, "RegionId": cloud.settings.region,
         "CreationTime": iso_seconds(now), "Tags": tags, "Permissions": [],
@@ -89,7 +89,7 @@ def describe_security_groups(cloud: Cloud, req: Request) -> dict:
     p = req.params
     dry_run(p)
     wanted = id_list(p, "SecurityGroupIds") + ([p.str("SecurityGroupId")] if p.str("SecurityGroupId") else [])
-    groups = [g for g in cloud.store.list("security_group") if _matches_filters(g, p, wanted)]
+    groups = [g for g in network.SECURITY_GROUP.all(cloud.store) if _matches_filters(g, p, wanted)]
     chunk, paging = page(p, groups, default_size=10, max_size=50)
     return {"RegionId": cloud.settings.region, **paging,
             "SecurityGroups": {"SecurityGroup": [_render_group(cloud, g) for g in chunk]}}
@@ -200,7 +200,7 @@ def _authorize(cloud: Cloud, req: Request, direction: str) -> dict:
             continue  # Alibaba accepts a duplicate rule and changes nothing
         group["Permissions"].append({**rule, "SecurityGroupRuleId": ids.new_id("sgr", cloud.settings.region),
                                      "CreateTime": now})
-    cloud.store.put("security_group", group["SecurityGroupId"], group)
+    network.SECURITY_GROUP.save(cloud.store, group)
     return {}
 
 
@@ -214,7 +214,7 @@ def _revoke(cloud: Cloud, req: Request, direction: str) -> dict:
         rules = _rules_from_request(cloud, p, direction)
         # Revoking a rule that is not there is not an error, as on Alibaba.
         group["Permissions"] = [r for r in group["Permissions"] if not any(_same_rule(r, x) for x in rules)]
-    cloud.store.put("security_group", group["SecurityGroupId"], group)
+    network.SECURITY_GROUP.save(cloud.store, group)
     return {}
 
 
@@ -245,11 +245,11 @@ def delete_security_group(cloud: Cloud, req: Request) -> dict:
     if instances_in(cloud, group_id):
         raise ApiError("DependencyViolation", f"There is still instance(s) in the specified security group "
                        f"{group_id}. Release them or move them to another group first.", 403)
-    referencing = [g["SecurityGroupId"] for g in cloud.store.list("security_group")
+    referencing = [g["SecurityGroupId"] for g in network.SECURITY_GROUP.all(cloud.store)
                    if g["SecurityGroupId"] != group_id
                    and any(group_id in (r.get("SourceGroupId"), r.get("DestGroupId")) for r in g["Permissions"])]
     if referencing:
         raise ApiError("DependencyViolation", f"The specified security group {group_id} has been authorized in "
                        f"another one ({', '.join(referencing)}). Revoke those rules first.", 403)
-    cloud.store.delete("security_group", group_id)
+    network.SECURITY_GROUP.delete(cloud.store, group_id)
     return {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import instances, scaling
+from .. import instances, scaling, scaling_groups
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError
 from .ess_common import Doc, get_group, page
@@ -37,7 +37,7 @@ def describe_scaling_instances(cloud: Cloud, req: Request) -> Doc:
     params = req.params
     now = cloud.clock.now()
     group_ids = [params.str("ScalingGroupId")] if params.str("ScalingGroupId") else \
-        [g["ScalingGroupId"] for g in cloud.store.list("scaling_group")]
+        [g["ScalingGroupId"] for g in scaling_groups.SCALING_GROUP.all(cloud.store)]
     wanted_ids = set(params.list("InstanceIds"))
     states = set(params.list("LifecycleStates")) | ({params.str("LifecycleState")} - {None})
     creation = set(params.list("CreationTypes")) | ({params.str("CreationType")} - {None})
@@ -87,7 +87,7 @@ def describe_scaling_activities(cloud: Cloud, req: Request) -> Doc:
                 and (status is None or activity["StatusCode"] == status))
 
     # Newest first, as ESS lists them.
-    activities = list(reversed(cloud.store.list("scaling_activity", matches)))
+    activities = list(reversed(scaling_groups.SCALING_ACTIVITY.all(cloud.store, matches)))
     shown, paging = page(req, activities)
     return {**paging, "ScalingActivities": [describe_activity(a) for a in shown]}
 
@@ -124,5 +124,5 @@ def remove_instances(cloud: Cloud, req: Request) -> Doc:
     group["DesiredCapacity"] = desired
     # Removed on purpose: the engine must not read them as members that went away by themselves.
     group["KnownMembers"] = [i for i in group.get("KnownMembers", []) if i not in instance_ids]
-    cloud.store.put("scaling_group", group_id, group)
+    scaling_groups.SCALING_GROUP.save(cloud.store, group)
     return {"ScalingActivityId": activity["ScalingActivityId"]}

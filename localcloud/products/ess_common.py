@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import instances, scaling
+from .. import instances, scaling, scaling_groups
 from ..cloud import Cloud, Request
 from ..errors import ApiError
 from ..params import Params
@@ -13,7 +13,7 @@ Doc = dict[str, Any]
 
 
 def get_group(cloud: Cloud, group_id: str | None) -> Doc:
-    group = cloud.store.get("scaling_group", group_id or "")
+    group = scaling_groups.SCALING_GROUP.find(cloud.store, group_id or "")
     if group is None:
         raise ApiError("InvalidScalingGroupId.NotFound", f"The specified scaling group {group_id} does not exist.",
                        404)
@@ -21,7 +21,7 @@ def get_group(cloud: Cloud, group_id: str | None) -> Doc:
 
 
 def get_configuration(cloud: Cloud, config_id: str | None) -> Doc:
-    config = cloud.store.get("scaling_configuration", config_id or "")
+    config = scaling_groups.SCALING_CONFIGURATION.find(cloud.store, config_id or "")
     if config is None:
         raise ApiError("InvalidScalingConfigurationId.NotFound",
                        f"The specified scaling configuration {config_id} does not exist.", 404)

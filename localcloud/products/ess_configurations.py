@@ -6,10 +6,11 @@ import base64
 import binascii
 import json
 
-from .. import ids
+from .. import identities, ids, network, scaling_groups
 from ..clock import iso_minutes
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
+from . import ecs_images
 from .ess_common import Doc, get_configuration, get_group, nested_params, page
 
 SPOT_STRATEGIES = ("NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo")
@@ -20,7 +21,7 @@ USER_DATA_LIMIT = 32 * 1024
 
 
 def _image(cloud: Cloud, image_id: str) -> None:
-    image = cloud.store.get("image", image_id)
+    image = ecs_images.IMAGE.find(cloud.store, image_id)
     if image is None or image.get("Status", "Available") != "Available":
         raise ApiError("InvalidImageId.NotFound", f"The specified image {image_id} does not exist or is not "
                        "Available.", 404)
@@ -71,7 +72,7 @@ def _security_groups(cloud: Cloud, group: Doc, req: Request) -> list[str] | None
     if not given:
         return None
     for sg_id in given:
-        sg = cloud.store.get("security_group", sg_id)
+        sg = network.SECURITY_GROUP.find(cloud.store, sg_id)
         if sg is None:
             raise ApiError("InvalidSecurityGroupId.NotFound", f"The specified security group {sg_id} does not "
                            "exist.", 404)
@@ -122,7 +123,7 @@ def _fields(cloud: Cloud, req: Request, group: Doc, current: Doc) -> Doc:
     if (behaviour := params.str("SpotInterruptionBehavior", choices=("Terminate", "Stop"))) is not None:
         found["SpotInterruptionBehavior"] = behaviour
     if (role := params.str("RamRoleName")) is not None:
-        if cloud.store.get("ram_role", role.lower()) is None:
+        if identities.role(cloud.store, role) is None:
             raise ApiError("InvalidRamRole.NotFound", f"The specified RAM role {role} does not exist.", 404)
         found["RamRoleName"] = role
     if (user_data := params.str("UserData")) is not None:
@@ -152,8 +153,8 @@ def _fields(cloud: Cloud, req: Request, group: Doc, current: Doc) -> Doc:
 
 
 def _check_name(cloud: Cloud, group_id: str, name: str, config_id: str) -> None:
-    if cloud.store.list("scaling_configuration", lambda c: c["ScalingGroupId"] == group_id
-                        and c["ScalingConfigurationName"] == name and c["ScalingConfigurationId"] != config_id):
+    if any(c["ScalingConfigurationName"] == name and c["ScalingConfigurationId"] != config_id
+           for c in scaling_groups.configurations_of(cloud.store, group_id)):
         raise ApiError("ScalingConfigurationName.Duplicate",
                        f"The specified value of parameter \"ScalingConfigurationName\" is duplicated: {name}.")
 
@@ -162,8 +163,7 @@ def _check_name(cloud: Cloud, group_id: str, name: str, config_id: str) -> None:
 def create_scaling_configuration(cloud: Cloud, req: Request) -> Doc:
     group = get_group(cloud, req.params.str("ScalingGroupId", required=True))
     group_id = group["ScalingGroupId"]
-    if len(cloud.store.list("scaling_configuration", lambda c: c["ScalingGroupId"] == group_id)) \
-            >= MAX_CONFIGURATIONS:
+    if len(scaling_groups.configurations_of(cloud.store, group_id)) >= MAX_CONFIGURATIONS:
         raise ApiError("QuotaExceeded.ScalingConfiguration", f"The scaling group {group_id} already has "
                        f"{MAX_CONFIGURATIONS} scaling configurations; delete one first.")
     config_id = ids.new_id("asc", cloud.settings.region)
@@ -184,10 +184,10 @@ def create_scaling_configuration(cloud: Cloud, req: Request) -> Doc:
     if "InstanceType" not in config:
         raise missing("InstanceType")
     _check_name(cloud, group_id, config["ScalingConfigurationName"], config_id)
-    cloud.store.put("scaling_configuration", config_id, config)
+    scaling_groups.SCALING_CONFIGURATION.save(cloud.store, config)
     if not group.get("ActiveScalingConfigurationId"):
         # The first configuration of a group becomes its active one, as in the console's flow.
-        cloud.store.update("scaling_group", group_id, ActiveScalingConfigurationId=config_id)
+        scaling_groups.SCALING_GROUP.update(cloud.store, group_id, ActiveScalingConfigurationId=config_id)
     return {"ScalingConfigurationId": config_id}
 
 
@@ -199,7 +199,7 @@ def modify_scaling_configuration(cloud: Cloud, req: Request) -> Doc:
         _check_name(cloud, group["ScalingGroupId"], name, config["ScalingConfigurationId"])
         config["ScalingConfigurationName"] = name
     config.update(_fields(cloud, req, group, config))
-    cloud.store.put("scaling_configuration", config["ScalingConfigurationId"], config)
+    scaling_groups.SCALING_CONFIGURATION.save(cloud.store, config)
     return {}
 
 
@@ -207,19 +207,19 @@ def modify_scaling_configuration(cloud: Cloud, req: Request) -> Doc:
 def delete_scaling_configuration(cloud: Cloud, req: Request) -> Doc:
     config = get_configuration(cloud, req.params.str("ScalingConfigurationId", required=True))
     config_id = config["ScalingConfigurationId"]
-    group = cloud.store.get("scaling_group", config["ScalingGroupId"])
+    group = scaling_groups.SCALING_GROUP.find(cloud.store, config["ScalingGroupId"])
     if group is not None and group.get("ActiveScalingConfigurationId") == config_id:
         if group["LifecycleState"] == "Active":
             raise ApiError("IncorrectScalingConfigurationLifecycleState", f"The scaling configuration {config_id} "
                            f"is the active one of the enabled scaling group {group['ScalingGroupId']}; disable the "
                            "group or make another configuration active first.")
-        cloud.store.update("scaling_group", group["ScalingGroupId"], ActiveScalingConfigurationId="")
-    cloud.store.delete("scaling_configuration", config_id)
+        scaling_groups.SCALING_GROUP.update(cloud.store, group["ScalingGroupId"], ActiveScalingConfigurationId="")
+    scaling_groups.SCALING_CONFIGURATION.delete(cloud.store, config_id)
     return {}
 
 
 def describe_configuration(cloud: Cloud, config: Doc) -> Doc:
-    group = cloud.store.get("scaling_group", config["ScalingGroupId"]) or {}
+    group = scaling_groups.SCALING_GROUP.find(cloud.store, config["ScalingGroupId"]) or {}
     active = group.get("ActiveScalingConfigurationId") == config["ScalingConfigurationId"]
     public = {k: v for k, v in config.items() if k not in ("CreatedAt", "SystemDisk")}
     public.update(
@@ -241,5 +241,5 @@ def describe_scaling_configurations(cloud: Cloud, req: Request) -> Doc:
                 and (not wanted_ids or config["ScalingConfigurationId"] in wanted_ids)
                 and (not wanted_names or config["ScalingConfigurationName"] in wanted_names))
 
-    configs, paging = page(req, cloud.store.list("scaling_configuration", matches))
+    configs, paging = page(req, scaling_groups.SCALING_CONFIGURATION.all(cloud.store, matches))
     return {**paging, "ScalingConfigurations": [describe_configuration(cloud, c) for c in configs]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .. import ids, scaling
+from .. import ids, network, scaling, scaling_groups
 from ..clock import iso_minutes
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
@@ -22,8 +22,8 @@ def _check_name(cloud: Cloud, name: str, group_id: str) -> None:
     if not NAME_PATTERN.match(name):
         raise invalid("ScalingGroupName", "It is 2 to 64 characters long, starts with a letter, digit or Chinese "
                       "character and contains only those, underscores (_), hyphens (-) and periods (.).")
-    clash = cloud.store.list("scaling_group", lambda g: g["ScalingGroupName"] == name
-                             and g["ScalingGroupId"] != group_id)
+    clash = scaling_groups.SCALING_GROUP.all(cloud.store, lambda g: g["ScalingGroupName"] == name
+                                             and g["ScalingGroupId"] != group_id)
     if clash:
         raise ApiError("ScalingGroupName.Duplicate",
                        f"The specified value of parameter \"ScalingGroupName\" is duplicated: {name}.")
@@ -39,7 +39,7 @@ def _check_vswitches(cloud: Cloud, vswitch_ids: list[str]) -> str:
         raise invalid("VSwitchIds", "A vSwitch is listed twice.")
     vpcs = set()
     for vswitch_id in vswitch_ids:
-        vswitch = cloud.store.get("vswitch", vswitch_id)
+        vswitch = network.VSWITCH.find(cloud.store, vswitch_id)
         if vswitch is None:
             raise ApiError("InvalidVSwitchId.NotFound", f"The specified virtual switch {vswitch_id} does not exist.",
                            404)
@@ -94,7 +94,7 @@ def _removal_policies(req: Request) -> list[str] | None:
 @action("ess", "CreateScalingGroup")
 def create_scaling_group(cloud: Cloud, req: Request) -> Doc:
     params = req.params
-    if len(cloud.store.list("scaling_group")) >= MAX_GROUPS:
+    if len(scaling_groups.SCALING_GROUP.all(cloud.store)) >= MAX_GROUPS:
         raise ApiError("QuotaExceeded.ScalingGroup", f"The quota of {MAX_GROUPS} scaling groups in "
                        f"{cloud.settings.region} is used up; delete a scaling group first.")
     group_id = ids.new_id("asg", cloud.settings.region)
@@ -137,7 +137,7 @@ def create_scaling_group(cloud: Cloud, req: Request) -> Doc:
     group.update(_spot_options(req))
     _check_name(cloud, group["ScalingGroupName"], group_id)
     _check_sizes(group)
-    cloud.store.put("scaling_group", group_id, group)
+    scaling_groups.SCALING_GROUP.save(cloud.store, group)
     return {"ScalingGroupId": group_id}
 
 
@@ -180,7 +180,7 @@ def modify_scaling_group(cloud: Cloud, req: Request) -> Doc:
     if int(group["DesiredCapacity"]) != before:
         group["PendingCause"] = _desired_change_cause(before, int(group["DesiredCapacity"]))
     group["ModificationTime"] = iso_minutes(cloud.clock.now())
-    cloud.store.put("scaling_group", group["ScalingGroupId"], group)
+    scaling_groups.SCALING_GROUP.save(cloud.store, group)
     return {}
 
 
@@ -204,7 +204,7 @@ def enable_scaling_group(cloud: Cloud, req: Request) -> Doc:
                        "The current status of the specified scaling group does not support this action.")
     group.update(LifecycleState="Active", ActiveScalingConfigurationId=config_id,
                  ModificationTime=iso_minutes(cloud.clock.now()))
-    cloud.store.put("scaling_group", group["ScalingGroupId"], group)
+    scaling_groups.SCALING_GROUP.save(cloud.store, group)
     return {}
 
 
@@ -215,7 +215,7 @@ def disable_scaling_group(cloud: Cloud, req: Request) -> Doc:
         raise ApiError("IncorrectScalingGroupStatus",
                        "The current status of the specified scaling group does not support this action.")
     group.update(LifecycleState="Inactive", ModificationTime=iso_minutes(cloud.clock.now()))
-    cloud.store.put("scaling_group", group["ScalingGroupId"], group)
+    scaling_groups.SCALING_GROUP.save(cloud.store, group)
     return {}
 
 
@@ -225,7 +225,7 @@ def set_group_deletion_protection(cloud: Cloud, req: Request) -> Doc:
     protection = req.params.bool("GroupDeletionProtection")
     if protection is None:
         raise missing("GroupDeletionProtection")
-    cloud.store.update("scaling_group", group["ScalingGroupId"], GroupDeletionProtection=protection)
+    scaling_groups.SCALING_GROUP.update(cloud.store, group["ScalingGroupId"], GroupDeletionProtection=protection)
     return {}
 
 
@@ -241,16 +241,11 @@ def delete_scaling_group(cloud: Cloud, req: Request) -> Doc:
         if scaling.members(cloud, group_id):
             raise ApiError("InstanceInUse", f"The scaling group {group_id} still has instances; set its "
                            "DesiredCapacity to 0 first, or pass ForceDelete=true to release them with the group.")
-        if cloud.store.list("scaling_activity", lambda a: a["ScalingGroupId"] == group_id
-                            and a["StatusCode"] == "InProgress"):
+        if any(a["StatusCode"] == "InProgress" for a in scaling_groups.activities_of(cloud.store, group_id)):
             raise ApiError("ScalingActivityInProgress", "You cannot delete a scaling group while there is a scaling "
                            "activity in progress for it; wait for it to end or pass ForceDelete=true.")
     scaling.release_all(cloud, group_id, reason=f"scaling group {group_id} deleted")
-    for config in cloud.store.list("scaling_configuration", lambda c: c["ScalingGroupId"] == group_id):
-        cloud.store.delete("scaling_configuration", config["ScalingConfigurationId"])
-    for activity in cloud.store.list("scaling_activity", lambda a: a["ScalingGroupId"] == group_id):
-        cloud.store.delete("scaling_activity", activity["ScalingActivityId"])
-    cloud.store.delete("scaling_group", group_id)
+    scaling_groups.delete_group(cloud.store, group_id)
     return {}
 
 
@@ -283,5 +278,5 @@ def describe_scaling_groups(cloud: Cloud, req: Request) -> Doc:
         return ((not wanted_ids or group["ScalingGroupId"] in wanted_ids)
                 and (not wanted_names or group["ScalingGroupName"] in wanted_names))
 
-    groups, paging = page(req, cloud.store.list("scaling_group", matches))
+    groups, paging = page(req, scaling_groups.SCALING_GROUP.all(cloud.store, matches))
     return {**paging, "ScalingGroups": [describe_group(cloud, g) for g in groups]}

@@ -13,7 +13,7 @@ import secrets
 import string
 from typing import Any
 
-from .. import policy
+from .. import identities, policy
 from ..clock import iso_seconds
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError
@@ -53,14 +53,6 @@ _POLICY_NAME = re.compile(r"^[A-Za-z0-9\-]+$")
 # -- helpers ---------------------------------------------------------------------------------
 def _now(cloud: Cloud) -> str:
     return iso_seconds(cloud.clock.now())
-
-
-def _role_key(name: str) -> str:
-    return name.lower()
-
-
-def _policy_key(policy_type: str, name: str) -> str:
-    return f"{policy_type}:{name}".lower()
 
 
 def role_arn(cloud: Cloud, role_name: str) -> str:
@@ -118,7 +110,7 @@ def _page(items: list[dict], key: str, params: Params) -> tuple[list[dict], dict
 
 # -- roles -----------------------------------------------------------------------------------
 def get_role(cloud: Cloud, role_name: str) -> dict[str, Any]:
-    role = cloud.store.get("ram_role", _role_key(role_name))
+    role = identities.role(cloud.store, role_name)
     if role is None:
         raise ApiError("EntityNotExist.Role", f"The role does not exist: {role_name}.", 404)
     return role
@@ -143,7 +135,7 @@ def create_role(cloud: Cloud, req: Request) -> dict:
     document = _trust_document(p.str("AssumeRolePolicyDocument", required=True))
     description = _description(p) or ""
     duration = _session_duration(p, "MaxSessionDuration") or DEFAULT_SESSION_DURATION
-    if cloud.store.get("ram_role", _role_key(name)) is not None:
+    if identities.role(cloud.store, name) is not None:
         raise ApiError("EntityAlreadyExists.Role", f"The role already exists: {name}.", 409)
     now = _now(cloud)
     role = {
@@ -152,7 +144,7 @@ def create_role(cloud: Cloud, req: Request) -> dict:
         "AssumeRolePolicyDocument": document, "MaxSessionDuration": duration,
         "CreateDate": now, "UpdateDate": now, "AttachedPolicies": [],
     }
-    cloud.store.put("ram_role", _role_key(name), role)
+    identities.save_role(cloud.store, role)
     return {"Role": _role_view(role)}
 
 
@@ -163,7 +155,7 @@ def get_role_action(cloud: Cloud, req: Request) -> dict:
 
 @action("ram", "ListRoles")
 def list_roles(cloud: Cloud, req: Request) -> dict:
-    roles = sorted(cloud.store.list("ram_role"), key=lambda r: r["RoleName"].lower())
+    roles = sorted(identities.roles(cloud.store), key=lambda r: r["RoleName"].lower())
     page, paging = _page(roles, "RoleName", req.params)
     return {"Roles": {"Role": [_role_view(r, with_document=False) for r in page]}, **paging}
 
@@ -182,7 +174,7 @@ def update_role(cloud: Cloud, req: Request) -> dict:
     if duration is not None:
         role["MaxSessionDuration"] = duration
     role["UpdateDate"] = _now(cloud)
-    cloud.store.put("ram_role", _role_key(role["RoleName"]), role)
+    identities.save_role(cloud.store, role)
     return {"Role": _role_view(role)}
 
 
@@ -193,7 +185,7 @@ def delete_role(cloud: Cloud, req: Request) -> dict:
         raise ApiError("DeleteConflict.Role.Policy",
                        f"The role {role['RoleName']} cannot be deleted while policies are attached to it; "
                        "detach them first (DetachPolicyFromRole).", 409)
-    cloud.store.delete("ram_role", _role_key(role["RoleName"]))
+    identities.delete_role(cloud.store, role["RoleName"])
     return {}
 
 
@@ -203,10 +195,9 @@ def _seed_system_policies(cloud: Cloud) -> None:
         return
     now = _now(cloud)
     for name, (description, statements) in SYSTEM_POLICIES.items():
-        if cloud.store.get("ram_policy", _policy_key("System", name)) is None:
+        if identities.policy(cloud.store, "System", name) is None:
             text = json.dumps({"Version": "1", "Statement": statements})
-            cloud.store.put("ram_policy", _policy_key("System", name),
-                            _new_policy(name, "System", description, text, now))
+            identities.save_policy(cloud.store, _new_policy(name, "System", description, text, now))
     cloud.store.kv_put("ram_system_policies", SYSTEM_POLICIES_VERSION)
 
 
@@ -229,16 +220,16 @@ def _policy_type(params: Params) -> str:
 
 def get_policy(cloud: Cloud, policy_type: str, name: str) -> dict[str, Any]:
     _seed_system_policies(cloud)
-    found = cloud.store.get("ram_policy", _policy_key(policy_type, name))
+    found = identities.policy(cloud.store, policy_type, name)
     if found is None:
         raise ApiError("EntityNotExist.Policy", f"The policy does not exist: {policy_type} {name}.", 404)
     return found
 
 
 def _attachment_count(cloud: Cloud, pol: dict[str, Any]) -> int:
-    key = _policy_key(pol["PolicyType"], pol["PolicyName"])
-    return sum(1 for role in cloud.store.list("ram_role")
-               for a in role["AttachedPolicies"] if _policy_key(a["PolicyType"], a["PolicyName"]) == key)
+    key = identities.policy_key(pol["PolicyType"], pol["PolicyName"])
+    return sum(1 for role in identities.roles(cloud.store)
+               for a in role["AttachedPolicies"] if identities.policy_key(a["PolicyType"], a["PolicyName"]) == key)
 
 
 def _policy_view(cloud: Cloud, pol: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +253,7 @@ def _find_version(pol: dict[str, Any], version_id: str) -> dict[str, Any]:
 
 def _save_policy(cloud: Cloud, pol: dict[str, Any]) -> None:
     pol["UpdateDate"] = _now(cloud)
-    cloud.store.put("ram_policy", _policy_key(pol["PolicyType"], pol["PolicyName"]), pol)
+    identities.save_policy(cloud.store, pol)
 
 
 def _custom_policy(cloud: Cloud, params: Params) -> dict[str, Any]:
@@ -276,10 +267,10 @@ def create_policy(cloud: Cloud, req: Request) -> dict:
     text = p.str("PolicyDocument", required=True)
     description = _description(p) or ""
     _seed_system_policies(cloud)
-    if cloud.store.get("ram_policy", _policy_key("Custom", name)) is not None:
+    if identities.policy(cloud.store, "Custom", name) is not None:
         raise ApiError("EntityAlreadyExists.Policy", f"The policy already exists: {name}.", 409)
     pol = _new_policy(name, "Custom", description, text, _now(cloud))
-    cloud.store.put("ram_policy", _policy_key("Custom", name), pol)
+    identities.save_policy(cloud.store, pol)
     return {"Policy": {k: pol[k] for k in ("PolicyName", "PolicyType", "Description", "DefaultVersion",
                                            "CreateDate")}}
 
@@ -296,7 +287,7 @@ def get_policy_action(cloud: Cloud, req: Request) -> dict:
 def list_policies(cloud: Cloud, req: Request) -> dict:
     _seed_system_policies(cloud)
     wanted = req.params.str("PolicyType", choices=POLICY_TYPES)
-    found = [pol for pol in cloud.store.list("ram_policy") if wanted in (None, pol["PolicyType"])]
+    found = [pol for pol in identities.policies(cloud.store) if wanted in (None, pol["PolicyType"])]
     found.sort(key=lambda pol: (pol["PolicyType"], pol["PolicyName"].lower()))
     page, paging = _page(found, "PolicyName", req.params)
     return {"Policies": {"Policy": [_policy_view(cloud, pol) for pol in page]}, **paging}
@@ -314,13 +305,13 @@ def delete_policy(cloud: Cloud, req: Request) -> dict:
         raise ApiError("DeleteConflict.Policy.Version",
                        f"The policy {pol['PolicyName']} has non-default versions; delete them first "
                        "(DeletePolicyVersion) or set CascadingDelete=true.", 409)
-    key = _policy_key("Custom", pol["PolicyName"])
-    for role in cloud.store.list("ram_role"):
-        kept = [a for a in role["AttachedPolicies"] if _policy_key(a["PolicyType"], a["PolicyName"]) != key]
+    key = identities.policy_key("Custom", pol["PolicyName"])
+    for role in identities.roles(cloud.store):
+        kept = [a for a in role["AttachedPolicies"] if identities.policy_key(a["PolicyType"], a["PolicyName"]) != key]
         if len(kept) != len(role["AttachedPolicies"]):
             role["AttachedPolicies"] = kept
-            cloud.store.put("ram_role", _role_key(role["RoleName"]), role)
-    cloud.store.delete("ram_policy", key)
+            identities.save_role(cloud.store, role)
+    identities.delete_policy(cloud.store, "Custom", pol["PolicyName"])
     return {}
 
 
@@ -391,8 +382,8 @@ def _attachment_target(cloud: Cloud, params: Params) -> tuple[dict[str, Any], di
 
 
 def _is_attached(role: dict[str, Any], pol: dict[str, Any]) -> bool:
-    key = _policy_key(pol["PolicyType"], pol["PolicyName"])
-    return any(_policy_key(a["PolicyType"], a["PolicyName"]) == key for a in role["AttachedPolicies"])
+    key = identities.policy_key(pol["PolicyType"], pol["PolicyName"])
+    return any(identities.policy_key(a["PolicyType"], a["PolicyName"]) == key for a in role["AttachedPolicies"])
 
 
 @action("ram", "AttachPolicyToRole")
@@ -403,7 +394,7 @@ def attach_policy_to_role(cloud: Cloud, req: Request) -> dict:
                        f"The policy {pol['PolicyName']} is already attached to the role {role['RoleName']}.", 409)
     role["AttachedPolicies"].append({"PolicyType": pol["PolicyType"], "PolicyName": pol["PolicyName"],
                                      "AttachDate": _now(cloud)})
-    cloud.store.put("ram_role", _role_key(role["RoleName"]), role)
+    identities.save_role(cloud.store, role)
     return {}
 
 
@@ -413,10 +404,10 @@ def detach_policy_from_role(cloud: Cloud, req: Request) -> dict:
     if not _is_attached(role, pol):
         raise ApiError("EntityNotExist.Role.Policy",
                        f"The policy {pol['PolicyName']} is not attached to the role {role['RoleName']}.", 404)
-    key = _policy_key(pol["PolicyType"], pol["PolicyName"])
+    key = identities.policy_key(pol["PolicyType"], pol["PolicyName"])
     role["AttachedPolicies"] = [a for a in role["AttachedPolicies"]
-                                if _policy_key(a["PolicyType"], a["PolicyName"]) != key]
-    cloud.store.put("ram_role", _role_key(role["RoleName"]), role)
+                                if identities.policy_key(a["PolicyType"], a["PolicyName"]) != key]
+    identities.save_role(cloud.store, role)
     return {}
 
 
@@ -425,7 +416,7 @@ def list_policies_for_role(cloud: Cloud, req: Request) -> dict:
     role = get_role(cloud, _role_name(req.params))
     found = []
     for attachment in role["AttachedPolicies"]:
-        pol = cloud.store.get("ram_policy", _policy_key(attachment["PolicyType"], attachment["PolicyName"]))
+        pol = identities.policy(cloud.store, attachment["PolicyType"], attachment["PolicyName"])
         if pol is not None:
             found.append({"PolicyName": pol["PolicyName"], "PolicyType": pol["PolicyType"],
                           "Description": pol["Description"], "DefaultVersion": pol["DefaultVersion"],

@@ -1,6 +1,6 @@
 """STS 2015-04-01: temporary credentials for RAM roles (AssumeRole) and GetCallerIdentity.
 
-Credentials are stored as kind `sts_credential` keyed by their AccessKeyId with the fields
+Credentials are `identities.STS_CREDENTIAL` records, keyed by their AccessKeyId, with the fields
 localcloud.auth reads (AccessKeySecret, SecurityToken, ExpirationEpoch, RoleName, RoleSessionName)
 and, when AssumeRole was given one, the session policy under "Policy". Expiry is on real wall time,
 not the virtual clock: the SDKs and ossfs holding the credentials judge them by their own clocks.
@@ -14,7 +14,7 @@ import secrets
 import time
 from typing import Any
 
-from .. import ids, policy
+from .. import identities, ids, policy
 from ..auth import Principal
 from ..clock import iso_seconds
 from ..cloud import Cloud, Request, action
@@ -36,8 +36,8 @@ def _security_token() -> str:
 
 def _purge_expired(cloud: Cloud, now: float) -> None:
     cutoff = now - EXPIRED_RETENTION_SECONDS
-    for cred in cloud.store.list("sts_credential", lambda c: c["ExpirationEpoch"] < cutoff):
-        cloud.store.delete("sts_credential", cred["AccessKeyId"])
+    for cred in identities.STS_CREDENTIAL.all(cloud.store, lambda c: c["ExpirationEpoch"] < cutoff):
+        identities.STS_CREDENTIAL.delete(cloud.store, cred["AccessKeyId"])
 
 
 def _issue(cloud: Cloud, role: dict[str, Any], session_name: str, duration_seconds: int,
@@ -60,7 +60,7 @@ def _issue(cloud: Cloud, role: dict[str, Any], session_name: str, duration_secon
         record["Policy"] = session_policy
     with cloud.store.transaction():
         _purge_expired(cloud, now)
-        cloud.store.put("sts_credential", record["AccessKeyId"], record)
+        identities.STS_CREDENTIAL.save(cloud.store, record)
     return record
 
 
@@ -87,7 +87,7 @@ def _role_from_arn(cloud: Cloud, arn: str) -> dict[str, Any]:
         raise ApiError("InvalidParameter.RoleArn",
                        f"The parameter RoleArn is wrongly formed: {arn!r}; expected acs:ram::<account>:role/<name>.")
     uid, name = match.groups()
-    role = cloud.store.get("ram_role", name.lower())
+    role = identities.role(cloud.store, name)
     if uid != cloud.account_uid or role is None:
         raise ApiError("EntityNotExist.Role", f"The role not exists: {arn}.", 404)
     return role
@@ -162,7 +162,7 @@ def get_caller_identity(cloud: Cloud, req: Request) -> dict:
     if principal.is_root:
         return {"AccountId": uid, "UserId": uid, "PrincipalId": uid, "Arn": f"acs:ram::{uid}:root",
                 "IdentityType": "Account"}
-    cred = cloud.store.get("sts_credential", principal.access_key_id) or {}
+    cred = identities.STS_CREDENTIAL.find(cloud.store, principal.access_key_id) or {}
     role_id = cred.get("RoleId", "")
     return {"AccountId": uid, "RoleId": role_id, "PrincipalId": f"{role_id}:{principal.session_name}",
             "Arn": f"acs:ram::{uid}:assumed-role/{principal.role_name}/{principal.session_name}",

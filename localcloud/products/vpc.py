@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from .. import ids
+from .. import ids, instances, network, scaling_groups
 from ..clock import iso_seconds
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError
@@ -80,28 +80,24 @@ def _paged(params: Params, items: list[dict[str, Any]], view: Any) -> tuple[list
 
 
 def get_vpc(cloud: Cloud, vpc_id: str) -> dict[str, Any]:
-    vpc = cloud.store.get("vpc", vpc_id)
+    vpc = network.VPC.find(cloud.store, vpc_id)
     if vpc is None:
         raise ApiError("InvalidVpcId.NotFound", f"Specified VPC {vpc_id} does not exist.", 404)
     return vpc
 
 
 def get_vswitch(cloud: Cloud, vswitch_id: str) -> dict[str, Any]:
-    vswitch = cloud.store.get("vswitch", vswitch_id)
+    vswitch = network.VSWITCH.find(cloud.store, vswitch_id)
     if vswitch is None:
         raise ApiError("InvalidVSwitchId.NotFound", f"Specified vSwitch {vswitch_id} does not exist.", 404)
     return vswitch
-
-
-def _vswitches_of(cloud: Cloud, vpc_id: str) -> list[dict[str, Any]]:
-    return cloud.store.list("vswitch", lambda v: v["VpcId"] == vpc_id)
 
 
 # -- VPCs ------------------------------------------------------------------------------------
 def _vpc_view(cloud: Cloud, vpc: dict[str, Any]) -> dict[str, Any]:
     view = {k: vpc[k] for k in ("VpcId", "VpcName", "Description", "CidrBlock", "Status", "RegionId",
                                 "CreationTime", "VRouterId", "IsDefault", "OwnerId", "ResourceGroupId")}
-    view["VSwitchIds"] = {"VSwitchId": [v["VSwitchId"] for v in _vswitches_of(cloud, vpc["VpcId"])]}
+    view["VSwitchIds"] = {"VSwitchId": [v["VSwitchId"] for v in network.vswitches_of(cloud.store, vpc["VpcId"])]}
     view["RouterTableIds"] = {"RouterTableIds": [vpc["RouteTableId"]]}
     view["Tags"] = _tags_view(vpc)
     return view
@@ -123,7 +119,7 @@ def create_vpc(cloud: Cloud, req: Request) -> dict:
         "CreationTime": iso_seconds(cloud.clock.now()), "OwnerId": int(cloud.account_uid),
         "ResourceGroupId": p.str("ResourceGroupId", ""), "Tags": p.tags("Tag"),
     }
-    cloud.store.put("vpc", vpc["VpcId"], vpc)
+    network.VPC.save(cloud.store, vpc)
     return {k: vpc[k] for k in ("VpcId", "VRouterId", "RouteTableId", "ResourceGroupId")}
 
 
@@ -139,7 +135,7 @@ def describe_vpcs(cloud: Cloud, req: Request) -> dict:
         return ((wanted_ids is None or vpc["VpcId"] in wanted_ids) and name in (None, vpc["VpcName"])
                 and is_default in (None, vpc["IsDefault"]) and _has_tags(vpc, tags))
 
-    vpcs, paging = _paged(p, cloud.store.list("vpc", matches), lambda v: _vpc_view(cloud, v))
+    vpcs, paging = _paged(p, network.VPC.all(cloud.store, matches), lambda v: _vpc_view(cloud, v))
     return {"Vpcs": {"Vpc": vpcs}, **paging}
 
 
@@ -163,13 +159,13 @@ def modify_vpc_attribute(cloud: Cloud, req: Request) -> dict:
     cidr_text = p.str("CidrBlock")
     if cidr_text is not None:
         cidr = _network(cidr_text, 8, 28, "VPC")
-        for vswitch in _vswitches_of(cloud, vpc["VpcId"]):
+        for vswitch in network.vswitches_of(cloud.store, vpc["VpcId"]):
             if not ipaddress.IPv4Network(vswitch["CidrBlock"]).subnet_of(cidr):
                 raise ApiError("InvalidCidrBlock.Malformed",
                                f"The new CIDR block {cidr} must contain the vSwitch {vswitch['VSwitchId']} "
                                f"({vswitch['CidrBlock']}).")
         vpc["CidrBlock"] = str(cidr)
-    cloud.store.put("vpc", vpc["VpcId"], vpc)
+    network.VPC.save(cloud.store, vpc)
     return {}
 
 
@@ -177,17 +173,17 @@ def modify_vpc_attribute(cloud: Cloud, req: Request) -> dict:
 def delete_vpc(cloud: Cloud, req: Request) -> dict:
     vpc = get_vpc(cloud, req.params.str("VpcId", required=True))
     vpc_id = vpc["VpcId"]
-    if _vswitches_of(cloud, vpc_id):
+    if network.vswitches_of(cloud.store, vpc_id):
         raise ApiError("DependencyViolation.VSwitch",
                        f"Specified object has dependent resources: the VPC {vpc_id} still has vSwitches; "
                        "delete them first.")
-    if cloud.store.list("security_group", lambda g: g.get("VpcId") == vpc_id):
+    if network.security_groups_of(cloud.store, vpc_id):
         raise ApiError("DependencyViolation.SecurityGroup",
                        f"Specified object has dependent resources: the VPC {vpc_id} still has security groups; "
                        "delete them first.")
     if req.params.bool("DryRun", False):
         raise _dry_run_ok()
-    cloud.store.delete("vpc", vpc_id)
+    network.VPC.delete(cloud.store, vpc_id)
     return {}
 
 
@@ -198,7 +194,7 @@ def _dry_run_ok() -> ApiError:
 # -- vSwitches -------------------------------------------------------------------------------
 def _available_ips(cloud: Cloud, vswitch: dict[str, Any]) -> int:
     size = ipaddress.IPv4Network(vswitch["CidrBlock"]).num_addresses - RESERVED_ADDRESSES
-    used = len(cloud.store.list("instance", lambda i: i.get("VSwitchId") == vswitch["VSwitchId"]))
+    used = len(instances.in_vswitch(cloud.store, vswitch["VSwitchId"]))
     return max(0, size - used)
 
 
@@ -218,7 +214,7 @@ def _check_vswitch_cidr(cloud: Cloud, vpc: dict[str, Any], text: str) -> Network
         raise ApiError("InvalidParameter",
                        f"Specified CIDR block {cidr} is not valid in VPC {vpc['VpcId']}: it must lie inside "
                        f"{vpc['CidrBlock']}.")
-    for other in _vswitches_of(cloud, vpc["VpcId"]):
+    for other in network.vswitches_of(cloud.store, vpc["VpcId"]):
         if cidr.overlaps(ipaddress.IPv4Network(other["CidrBlock"])):
             raise ApiError("InvalidCidrBlock.Overlapped",
                            f"Specified CIDR block {cidr} overlapped with the vSwitch {other['VSwitchId']} "
@@ -244,7 +240,7 @@ def create_vswitch(cloud: Cloud, req: Request) -> dict:
         "RouteTableId": vpc["RouteTableId"], "IsDefault": False, "OwnerId": int(cloud.account_uid),
         "ResourceGroupId": vpc["ResourceGroupId"], "Tags": p.tags("Tag"),
     }
-    cloud.store.put("vswitch", vswitch["VSwitchId"], vswitch)
+    network.VSWITCH.save(cloud.store, vswitch)
     return {"VSwitchId": vswitch["VSwitchId"]}
 
 
@@ -261,7 +257,7 @@ def describe_vswitches(cloud: Cloud, req: Request) -> dict:
                 and all(value in (None, vswitch[field]) for field, value in filters.items())
                 and is_default in (None, vswitch["IsDefault"]) and _has_tags(vswitch, tags))
 
-    vswitches, paging = _paged(p, cloud.store.list("vswitch", matches), lambda v: _vswitch_view(cloud, v))
+    vswitches, paging = _paged(p, network.VSWITCH.all(cloud.store, matches), lambda v: _vswitch_view(cloud, v))
     return {"VSwitches": {"VSwitch": vswitches}, **paging}
 
 
@@ -280,14 +276,14 @@ def modify_vswitch_attribute(cloud: Cloud, req: Request) -> dict:
     description = _description(p)
     if description is not None:
         vswitch["Description"] = description
-    cloud.store.put("vswitch", vswitch["VSwitchId"], vswitch)
+    network.VSWITCH.save(cloud.store, vswitch)
     return {}
 
 
 def _vswitch_users(cloud: Cloud, vswitch_id: str) -> list[str]:
-    instances = cloud.store.list("instance", lambda i: i.get("VSwitchId") == vswitch_id)
-    groups = cloud.store.list("scaling_group", lambda g: vswitch_id in (g.get("VSwitchIds") or []))
-    return [i["InstanceId"] for i in instances] + [g.get("ScalingGroupId", "") for g in groups]
+    members = instances.in_vswitch(cloud.store, vswitch_id)
+    groups = scaling_groups.in_vswitch(cloud.store, vswitch_id)
+    return [i["InstanceId"] for i in members] + [g.get("ScalingGroupId", "") for g in groups]
 
 
 @action("vpc", "DeleteVSwitch")
@@ -300,7 +296,7 @@ def delete_vswitch(cloud: Cloud, req: Request) -> dict:
                        f"{', '.join(users)}; release or move them first.")
     if req.params.bool("DryRun", False):
         raise _dry_run_ok()
-    cloud.store.delete("vswitch", vswitch["VSwitchId"])
+    network.VSWITCH.delete(cloud.store, vswitch["VSwitchId"])
     return {}
 
 
