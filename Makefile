@@ -14,12 +14,28 @@ system:
 	@scripts/install-system.sh
 	@scripts/setup-podman.sh
 
-venv: $(STAMP)
+venv: $(STAMP) $(VENV)/.molecule-wrapper
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# .venv/bin/molecule without an activated venv: molecule and ansible-compat run ansible-config,
+# ansible-playbook, ansible-galaxy and pytest by name from PATH, and podman's netavark runs
+# iptables/nft from sbin. pip's entry point is replaced by a script that puts the venv's bin (and
+# the sbin directories) on PATH; rewritten whenever pip has run again.
+$(VENV)/.molecule-wrapper: $(STAMP) Makefile
+	@printf '%s\n' '#!/bin/sh' \
+	  '# Written by `make venv` (see the Makefile): the venv'"'"'s tools first on PATH, then molecule.' \
+	  'bin=$$(CDPATH= cd -- "$$(dirname -- "$$0")" && pwd)' \
+	  'PATH="$$bin:$$PATH:/usr/local/sbin:/usr/sbin:/sbin" exec "$$bin/python" -c '"'"'import sys' \
+	  'from molecule.shell import main' \
+	  'sys.argv[0] = "molecule"' \
+	  'sys.exit(main())'"'"' "$$@"' \
+	  > $(BIN)/molecule
+	@chmod 755 $(BIN)/molecule
 	@touch $@
 
 # The pinned training stack (ms-swift, CPU torch) for the training agent's tests, apart from .venv.

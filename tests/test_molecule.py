@@ -1,22 +1,45 @@
-"""`molecule test -s <role>` for every role: one scenario per role in molecule/<role>/.
+"""The molecule scenarios: `molecule test` (the default scenario, all five roles on one instance)
+and `molecule test -s <role>` (molecule/<role>/, one role alone).
 
 Each scenario boots the localcloud base image (Debian 12 with systemd) under podman, converges,
 checks idempotence and verifies with testinfra. They need root, podman and the base image, which
 is built (once per machine) here when it is missing.
+
+Which runs cover which assertions (minutes measured one at a time on a 2-core machine are in
+README.md, "Role tests with molecule"):
+
+- default: gpu_driver's converge (it refuses to go on without a GPU when one is required, then
+  writes NVIDIA's repository) and then python_env, ossfs_mount (a real localcloud bucket),
+  train_service and image_bake on the same instance, in site.yml's order; idempotence of all
+  five together; its verifier (molecule/default/tests/test_default.py) runs every test of
+  molecule/<role>/tests/test_default.py of every role against that instance, except those its
+  NOT_HERE names (ossfs_mount's passwd file at /etc, which would fail image_bake's credential
+  check there: a replacement test checks the file where the default scenario puts it).
+- gpu_driver, python_env, train_service: nothing beyond the default scenario, so they are not run
+  here (COVERED_BY_DEFAULT; test_default_scenario_runs_every_test proves it); `molecule test -s
+  <role>` still runs each alone.
+- ossfs_mount: its own localcloud bucket mounted with the AccessKey file at /etc/passwd-s3fs.
+- image_bake: its own prepare, a running stand-in train.service that the role must stop.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted(path.parent.name for path in (ROOT / "molecule").glob("*/molecule.yml"))
+ROLES = sorted(path.name for path in (ROOT / "roles").iterdir() if (path / "tasks" / "main.yml").exists())
+# Roles whose scenario asserts nothing that the default scenario does not: only `default` runs for them.
+COVERED_BY_DEFAULT = {"gpu_driver", "python_env", "train_service"}
+RUNS = ["default", *(role for role in ROLES if role not in COVERED_BY_DEFAULT)]
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
@@ -42,12 +65,32 @@ def base_image() -> str:
         pytest.skip(f"the localcloud base image cannot be built: {exc}")
 
 
+def load_module(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_scenarios_exist_for_every_role() -> None:
-    roles = sorted(path.name for path in (ROOT / "roles").iterdir() if (path / "tasks" / "main.yml").exists())
-    assert roles == SCENARIOS
+    assert sorted([*ROLES, "default"]) == SCENARIOS
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_default_scenario_runs_every_test() -> None:
+    default = load_module(ROOT / "molecule" / "default" / "tests" / "test_default.py", "molecule_default_tests")
+    assert sorted(default.ROLES) == ROLES
+    for role in ROLES:
+        role_tests = load_module(ROOT / "molecule" / role / "tests" / "test_default.py", f"molecule_{role}_tests")
+        for name in (name for name in vars(role_tests) if name.startswith("test_")):
+            if (role, name) in default.NOT_HERE:
+                assert role not in COVERED_BY_DEFAULT, f"{role}'s {name} runs in no scenario of test_molecule_scenario"
+            else:
+                loaded = f"test_{role}__{name.removeprefix('test_')}"
+                assert loaded in vars(default), f"{role}'s {name} is not run by the default scenario"
+
+
+@pytest.mark.parametrize("scenario", RUNS)
 def test_molecule_scenario(scenario: str, base_image: str) -> None:
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", MOLECULE_IMAGE=base_image,
@@ -55,6 +98,8 @@ def test_molecule_scenario(scenario: str, base_image: str) -> None:
     Path(env.setdefault("MOLECULE_PIP_CACHE", str(Path.home() / ".cache" / "pip"))).mkdir(parents=True, exist_ok=True)
     if not Path(env.get("MOLECULE_WHEELS", "/opt/wheels")).is_dir():
         pytest.skip("no wheel directory for the CPU build of torch (/opt/wheels or $MOLECULE_WHEELS)")
-    run = subprocess.run([str(bin_dir / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
+    # `molecule test` alone is the default scenario, as a user runs it.
+    command = ["test"] if scenario == "default" else ["test", "-s", scenario]
+    run = subprocess.run([str(bin_dir / "molecule"), *command], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=3600)
-    assert run.returncode == 0, f"molecule test -s {scenario} failed:\n{run.stdout[-8000:]}\n{run.stderr[-4000:]}"
+    assert run.returncode == 0, f"molecule {' '.join(command)} failed:\n{run.stdout[-8000:]}\n{run.stderr[-4000:]}"

@@ -1,14 +1,42 @@
-"""Filters that read where training stands from its logs (ms-swift's logging.jsonl, the agent's train.log)."""
+"""Filters that read where training stands from its logs (ms-swift's logging.jsonl, the agent's train.log)
+and lay out chaos.yml's rounds."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-RESUME_RE = re.compile(r"newest valid checkpoint: (?P<path>\S+) \(global step (?P<step>\d+)\)")
-FRESH_MARK = "no valid checkpoint"
-STEP_RE = re.compile(r"""['"]global_step/max_steps['"]: ['"](?P<step>\d+)/(?P<max>\d+)['"]""")
+from ansible.module_utils.parsing.convert_bool import boolean
+
+AGENT_FILE = Path(__file__).resolve().parents[2] / "roles" / "train_service" / "files" / "train_agent.py"
+AGENT_MODULE = "spotfirst_finetune_train_agent"
+
+
+def load_agent() -> ModuleType:
+    """The training agent's module, whose log lines these filters read (standard library only)."""
+    if AGENT_MODULE not in sys.modules:
+        spec = importlib.util.spec_from_file_location(AGENT_MODULE, AGENT_FILE)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load the training agent from {AGENT_FILE}")
+        module = importlib.util.module_from_spec(spec)
+        # Its dataclasses look their module up in sys.modules.
+        sys.modules[AGENT_MODULE] = module
+        spec.loader.exec_module(module)
+    return sys.modules[AGENT_MODULE]
+
+
+AGENT = load_agent()
+RESUME_RE = AGENT.RESUME_RE
+FRESH_MARK = AGENT.FRESH_MARK
+STEP_RE = AGENT.STEP_RE
+# An interruption of chaos_actions given as a bare action name gets these settings.
+ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False}
+SPOT_BACK_CAUSE = "spot capacity back, pay-as-you-go replaced by spot"
 
 
 def checkpoint_steps(keys: list[str], prefix: str) -> list[int]:
@@ -26,7 +54,7 @@ def logging_steps(text: str) -> list[int]:
             entry = json.loads(line)
         except ValueError:
             continue
-        value = entry.get("global_step/max_steps") if isinstance(entry, dict) else None
+        value = entry.get(AGENT.STEP_KEY) if isinstance(entry, dict) else None
         if isinstance(value, str) and "/" in value and "train_runtime" not in entry:
             steps.append(int(value.split("/")[0]))
     return steps
@@ -39,6 +67,11 @@ def logging_max_steps(text: str) -> int | None:
         if match:
             return int(match.group("max"))
     return None
+
+
+def train_log_grep(path: str) -> list[str]:
+    """The command that prints the lines of the agent's train.log at `path` that train_log_resume reads."""
+    return ["grep", "-F", "-e", AGENT.RESUME_MARK, "-e", FRESH_MARK, "-e", AGENT.STEP_KEY, path]
 
 
 def train_log_resume(text: str) -> dict[str, Any]:
@@ -83,6 +116,29 @@ def steps_lost(steps: list[int], seen_at_release: int, resumed_from: int) -> int
     return max(0, steps[index] - resumed_from)
 
 
+def chaos_rounds(actions: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
+    """chaos_actions as the rounds chaos.yml runs, in order.
+
+    Each interruption gets its settings (ROUND_DEFAULTS filled in), its number in chaos_actions and its
+    cause as the report says it; one with a spot outage is followed by a spot-back round (same number)
+    that gives spot capacity back, so that the group replaces its pay-as-you-go instance by a spot one.
+    """
+    rounds = []
+    for number, item in enumerate(actions or [], 1):
+        settings = {**ROUND_DEFAULTS, **({"action": item} if isinstance(item, str) else item)}
+        settings["spot_outage"] = boolean(settings["spot_outage"], strict=False)
+        cause = settings["action"]
+        if settings["action"] == "reclaim":
+            cause += f" (notice {settings['notice']} s)"
+        if settings["spot_outage"]:
+            cause += ", no spot capacity"
+        rounds.append({**settings, "number": number, "spot_back": False, "cause": cause})
+        if settings["spot_outage"]:
+            rounds.append({**rounds[-1], "action": "spot_back", "spot_outage": False, "spot_back": True,
+                           "cause": SPOT_BACK_CAUSE})
+    return rounds
+
+
 def replacement_instance(interruption: dict[str, Any]) -> dict[str, Any]:
     """The instance an interruption brought, as the report lists instances."""
     return {"instance_id": interruption["replacement"], "zone": interruption["replacement_zone"],
@@ -114,5 +170,6 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"checkpoint_steps": checkpoint_steps, "logging_steps": logging_steps,
                 "logging_max_steps": logging_max_steps,
-                "train_log_resume": train_log_resume, "steps_lost": steps_lost,
+                "train_log_grep": train_log_grep, "train_log_resume": train_log_resume,
+                "steps_lost": steps_lost, "chaos_rounds": chaos_rounds,
                 "replacement_instance": replacement_instance, "chaos_summary": chaos_summary}

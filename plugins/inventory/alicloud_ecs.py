@@ -18,7 +18,7 @@ options:
   plugin:
     description: The name of this plugin.
     required: true
-    choices: [alicloud_ecs]
+    choices: [spotfirst.finetune.alicloud_ecs]
   region:
     description: The region. Defaults to E(ALIBABA_CLOUD_REGION_ID).
     type: str
@@ -68,11 +68,11 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 # inventory/local/localcloud.alicloud_ecs.yml
-plugin: alicloud_ecs
+plugin: spotfirst.finetune.alicloud_ecs
 scaling_groups: [ess-lora-deepseek7b]
 
 # inventory/alicloud/ecs.alicloud_ecs.yml (by tag, with a group per value of the tag "role"):
-# plugin: alicloud_ecs
+# plugin: spotfirst.finetune.alicloud_ecs
 # region: cn-hangzhou
 # tags:
 #   project: ess-lora-deepseek7b
@@ -108,7 +108,7 @@ def safe_group(name: str) -> str:
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
-    NAME = "alicloud_ecs"
+    NAME = "spotfirst.finetune.alicloud_ecs"
 
     def verify_file(self, path: str) -> bool:
         return super().verify_file(path) and path.endswith(SUFFIXES)

@@ -23,7 +23,7 @@ options:
 EXAMPLES = r"""
 - name: Show localcloud's RPC endpoint
   ansible.builtin.debug:
-    msg: "{{ lookup('localcloud_env', 'LOCALCLOUD_ENDPOINT') }}"
+    msg: "{{ lookup('spotfirst.finetune.localcloud_env', 'LOCALCLOUD_ENDPOINT') }}"
 """
 
 RETURN = r"""

@@ -6,15 +6,22 @@ module: alicloud_ecs_instance
 short_description: Manage one pay-as-you-go ECS instance (the image template)
 description:
   - Creates, starts, stops and releases one pay-as-you-go ECS instance, found by its name.
+  - Given O(instance_id) (with O(state=absent)) it releases that instance, whatever launched it, as
+    the console's "Release" does (C(DeleteInstance) with C(Force=true)); an instance already gone is
+    C(changed=false).
   - In place it updates the RAM role, tags and description; the image, instance type, vSwitch,
     security group and system disk of an existing instance cannot change, and the module says so.
   - An unknown instance type or zone fails before anything is created.
 options:
   name:
-    description: The instance name; it identifies the instance.
+    description: The instance name; it identifies the instance. Required unless O(instance_id) is given.
     type: str
-    required: true
     aliases: [instance_name]
+  instance_id:
+    description:
+      - The id of an instance to release (only with O(state=absent)), for example a member of a
+        scaling group; mutually exclusive with O(name).
+    type: str
   image_id:
     description: The image to boot. Required to create.
     type: str
@@ -76,7 +83,7 @@ options:
     description: How long to wait, in seconds.
     type: int
     default: 600
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -97,11 +104,19 @@ EXAMPLES = r"""
   alicloud_ecs_instance:
     name: ess-lora-deepseek7b-template
     state: stopped
+
+- name: Release the training instance by id (the recipe's test of an interruption)
+  alicloud_ecs_instance:
+    instance_id: i-bp1abc
+    state: absent
+    wait: false
 """
 
 RETURN = r"""
 instance:
-  description: The instance (empty when absent).
+  description:
+    - The instance (empty when absent). With O(instance_id) the instance as ECS described it
+      before the release (empty when it was gone).
   returned: always
   type: dict
   contains:
@@ -119,27 +134,15 @@ import base64  # noqa: E402
 import json  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule, tags_to_dict  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule, snake  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_ecs import (  # noqa: E402
+    INSTANCE_GONE,
+    describe_instance,
+    find_instance,
+    wait_instance_status,
+)
 
-GONE = ("InvalidInstanceId.NotFound",)
 FIXED = (("image_id", "ImageId"), ("instance_type", "InstanceType"))
-
-
-def find_instance(module: AlicloudModule, name: str) -> dict[str, Any] | None:
-    body = module.call("ecs", "DescribeInstances", {"RegionId": module.region, "InstanceName": name,
-                                                    "PageSize": 100}) or {}
-    found = [i for i in (body.get("Instances") or {}).get("Instance", []) if i.get("InstanceName") == name]
-    if len(found) > 1:
-        module.fail_json(msg=f"{len(found)} instances are named {name}; the module manages one instance by name.")
-    if not found:
-        return None
-    instance = dict(found[0])
-    instance["Tags"] = tags_to_dict(instance.get("Tags"))
-    roles = module.call("ecs", "DescribeInstanceRamRole", {
-        "RegionId": module.region, "InstanceIds": json.dumps([instance["InstanceId"]])}, missing_ok=GONE) or {}
-    sets = (roles.get("InstanceRamRoleSets") or {}).get("InstanceRamRoleSet", [])
-    instance["RamRoleName"] = sets[0].get("RamRoleName", "") if sets else ""
-    return instance
 
 
 def fixed_conflicts(instance: dict[str, Any], params: dict[str, Any]) -> list[str]:
@@ -233,23 +236,53 @@ def update_power(module: AlicloudModule, instance: dict[str, Any]) -> bool:
     return True
 
 
-def describe_by_id(module: AlicloudModule, instance_id: str) -> dict[str, Any] | None:
-    body = module.call("ecs", "DescribeInstances", {"RegionId": module.region,
-                                                    "InstanceIds": json.dumps([instance_id])}) or {}
-    found = (body.get("Instances") or {}).get("Instance", [])
-    return found[0] if found else None
-
-
 def wait_status(module: AlicloudModule, instance_id: str, statuses: tuple[str, ...]) -> None:
-    module.wait(lambda: describe_by_id(module, instance_id),
-                lambda i: (i is None and not statuses) or (i is not None and i.get("Status") in statuses),
-                timeout=module.params["wait_timeout"],
-                what=f"the instance {instance_id} to be {' or '.join(statuses) or 'released'}")
+    wait_instance_status(module, instance_id, statuses, module.params["wait_timeout"])
+
+
+def ensure_present(module: AlicloudModule, instance: dict[str, Any] | None) -> tuple[bool, Any]:
+    p = module.params
+    if instance is None:
+        if module.check_mode:
+            return True, {"InstanceName": p["name"], "Status": "Pending"}
+        instance_id = create(module)
+        if p["wait"] or p["state"] == "stopped":
+            wait_status(module, instance_id, ("Running",))
+        if p["state"] == "stopped":
+            update_power(module, find_instance(module, p["name"]))
+            if p["wait"]:
+                wait_status(module, instance_id, ("Stopped",))
+        return True, find_instance(module, p["name"])
+    conflicts = fixed_conflicts(instance, p)
+    if conflicts:
+        module.fail_json(msg=f"The instance {p['name']} ({instance['InstanceId']}) differs in what cannot change in "
+                             f"place: {'; '.join(conflicts)}. Release it (state=absent) and create it again.")
+    changed = update_role(module, instance)
+    changed |= update_tags(module, instance)
+    changed |= update_description(module, instance)
+    power = update_power(module, instance)
+    if power and p["wait"] and not module.check_mode:
+        wait_status(module, instance["InstanceId"], ("Running",) if p["state"] == "running" else ("Stopped",))
+    changed |= power
+    return changed, find_instance(module, p["name"]) if changed and not module.check_mode else instance
+
+
+def ensure_absent(module: AlicloudModule, instance: dict[str, Any] | None) -> bool:
+    """Release the instance (DeleteInstance, Force=true); gone already is no change."""
+    if instance is None:
+        return False
+    if not module.check_mode:
+        module.call("ecs", "DeleteInstance", {"InstanceId": instance["InstanceId"], "Force": True},
+                    missing_ok=INSTANCE_GONE)
+        if module.params["wait"]:
+            wait_status(module, instance["InstanceId"], ())
+    return True
 
 
 def main() -> None:
     module = AlicloudModule(argument_spec=dict(
-        name=dict(type="str", required=True, aliases=["instance_name"]),
+        name=dict(type="str", aliases=["instance_name"]),
+        instance_id=dict(type="str"),
         image_id=dict(type="str"),
         instance_type=dict(type="str"),
         vswitch_id=dict(type="str"),
@@ -267,42 +300,23 @@ def main() -> None:
         state=dict(type="str", default="running", choices=["present", "running", "stopped", "absent"]),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
-    ), mutually_exclusive=[["key_pair_name", "password"]])
+    ), mutually_exclusive=[["key_pair_name", "password"], ["name", "instance_id"]],
+        required_one_of=[["name", "instance_id"]])
     p = module.params
+    if p["instance_id"]:
+        if p["state"] != "absent":
+            module.fail_json(msg=f"instance_id ({p['instance_id']}) releases an instance: give state=absent, "
+                                 "or manage an instance by its name.")
+        module.require_region()
+        before = describe_instance(module, p["instance_id"])
+        module.exit_json(changed=ensure_absent(module, before), instance=snake(before) if before else {})
     module.check_region()
     if p["state"] != "absent" and p.get("instance_type"):
         module.check_instance_types([p["instance_type"]])
     before = find_instance(module, p["name"])
     if p["state"] == "absent":
-        if before is not None and not module.check_mode:
-            module.call("ecs", "DeleteInstance", {"InstanceId": before["InstanceId"], "Force": True}, missing_ok=GONE)
-            if p["wait"]:
-                wait_status(module, before["InstanceId"], ())
-        module.exit_resource(before is not None, "instance", before, None)
-    if before is None:
-        if module.check_mode:
-            module.exit_resource(True, "instance", None, {"InstanceName": p["name"], "Status": "Pending"})
-        instance_id = create(module)
-        if p["wait"] or p["state"] == "stopped":
-            wait_status(module, instance_id, ("Running",))
-        created = find_instance(module, p["name"])
-        if p["state"] == "stopped":
-            update_power(module, created)
-            if p["wait"]:
-                wait_status(module, instance_id, ("Stopped",))
-        module.exit_resource(True, "instance", None, find_instance(module, p["name"]))
-    conflicts = fixed_conflicts(before, p)
-    if conflicts:
-        module.fail_json(msg=f"The instance {p['name']} ({before['InstanceId']}) differs in what cannot change in "
-                             f"place: {'; '.join(conflicts)}. Release it (state=absent) and create it again.")
-    changed = update_role(module, before)
-    changed |= update_tags(module, before)
-    changed |= update_description(module, before)
-    power = update_power(module, before)
-    if power and p["wait"] and not module.check_mode:
-        wait_status(module, before["InstanceId"], ("Running",) if p["state"] == "running" else ("Stopped",))
-    changed |= power
-    after = find_instance(module, p["name"]) if changed and not module.check_mode else before
+        module.exit_resource(ensure_absent(module, before), "instance", before, None)
+    changed, after = ensure_present(module, before)
     module.exit_resource(changed, "instance", before, after)
 
 

@@ -38,7 +38,7 @@ options:
     description: How long to wait, in seconds.
     type: int
     default: 1800
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -63,10 +63,10 @@ image:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_ecs import IMAGE_GONE  # noqa: E402
 
 STATUSES = "Creating,Waiting,Available,UnAvailable,CreateFailed"
-GONE = ("InvalidImageId.NotFound",)
 
 
 def find_image(module: AlicloudModule, name: str) -> dict[str, Any] | None:
@@ -100,7 +100,7 @@ def main() -> None:
     if p["state"] == "absent":
         if before is not None and not module.check_mode:
             module.call("ecs", "DeleteImage", {"RegionId": module.region, "ImageId": before["ImageId"],
-                                               "Force": p["force"] or None}, missing_ok=GONE)
+                                               "Force": p["force"] or None}, missing_ok=IMAGE_GONE)
             if p["wait"]:
                 module.wait(lambda: find_image(module, p["name"]), lambda i: i is None, timeout=p["wait_timeout"],
                             what=f"the image {p['name']} to be deleted")

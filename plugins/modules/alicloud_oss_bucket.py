@@ -44,7 +44,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -83,8 +83,11 @@ deleted_objects:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule  # noqa: E402
-from ansible.module_utils.alicloud_policy import PolicyError, check_bucket_name  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy import (  # noqa: E402
+    PolicyError,
+    check_bucket_name,
+)
 
 try:
     import alibabacloud_oss_v2 as oss

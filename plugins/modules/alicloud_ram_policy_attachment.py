@@ -26,7 +26,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -51,7 +51,7 @@ policies:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule, snake  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule, snake  # noqa: E402
 
 GONE = ("EntityNotExist.Role", "EntityNotExist.Policy", "EntityNotExist.Role.Policy")
 

@@ -36,7 +36,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -68,8 +68,8 @@ role:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule  # noqa: E402
-from ansible.module_utils.alicloud_policy import (  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy import (  # noqa: E402
     PolicyError,
     dumps,
     parse_policy,

@@ -82,7 +82,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -117,8 +117,11 @@ scaling_configuration:
 import base64  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule  # noqa: E402
-from ansible.module_utils.alicloud_ess import find_configuration, group_id_of  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_ess import (  # noqa: E402
+    find_configuration,
+    group_id_of,
+)
 
 FIELDS = {
     "image_id": "ImageId", "spot_strategy": "SpotStrategy", "spot_duration": "SpotDuration",
@@ -181,6 +184,35 @@ def create_params(module: AlicloudModule, group_id: str) -> dict[str, Any]:
     return params
 
 
+def ensure_present(module: AlicloudModule, group_id: str, config: dict[str, Any] | None) -> tuple[bool, Any]:
+    p = module.params
+    if config is None:
+        missing = [o for o in ("image_id", "instance_types", "security_group_id") if not p.get(o)]
+        if missing:
+            module.fail_json(msg=f"To create the scaling configuration {p['name']} give {', '.join(missing)}.")
+        if module.check_mode:
+            return True, {k: v for k, v in create_params(module, group_id).items() if v is not None}
+        module.call("ess", "CreateScalingConfiguration", create_params(module, group_id))
+        return True, find_configuration(module, group_id, p["name"])
+    changes = config_changes(config, p)
+    if not changes:
+        return False, config
+    if module.check_mode:
+        return True, {**config, **changes}
+    module.call("ess", "ModifyScalingConfiguration", {
+        "ScalingConfigurationId": config["ScalingConfigurationId"], **changes})
+    return True, find_configuration(module, group_id, p["name"])
+
+
+def ensure_absent(module: AlicloudModule, config: dict[str, Any] | None) -> bool:
+    if config is None:
+        return False
+    if not module.check_mode:
+        module.call("ess", "DeleteScalingConfiguration", {
+            "ScalingConfigurationId": config["ScalingConfigurationId"]}, missing_ok=GONE)
+    return True
+
+
 def main() -> None:
     module = AlicloudModule(argument_spec=dict(
         name=dict(type="str", required=True, aliases=["scaling_configuration_name"]),
@@ -217,27 +249,9 @@ def main() -> None:
         module.fail_json(msg=f"No scaling group {p['scaling_group']}; create it first (alicloud_scaling_group).")
     before = find_configuration(module, group_id, p["name"])
     if p["state"] == "absent":
-        if before is not None and not module.check_mode:
-            module.call("ess", "DeleteScalingConfiguration", {
-                "ScalingConfigurationId": before["ScalingConfigurationId"]}, missing_ok=GONE)
-        module.exit_resource(before is not None, "scaling_configuration", before, None)
-    if before is None:
-        missing = [o for o in ("image_id", "instance_types", "security_group_id") if not p.get(o)]
-        if missing:
-            module.fail_json(msg=f"To create the scaling configuration {p['name']} give {', '.join(missing)}.")
-        if module.check_mode:
-            module.exit_resource(True, "scaling_configuration", None,
-                                 {k: v for k, v in create_params(module, group_id).items() if v is not None})
-        module.call("ess", "CreateScalingConfiguration", create_params(module, group_id))
-        module.exit_resource(True, "scaling_configuration", None, find_configuration(module, group_id, p["name"]))
-    changes = config_changes(before, p)
-    if changes and not module.check_mode:
-        module.call("ess", "ModifyScalingConfiguration", {
-            "ScalingConfigurationId": before["ScalingConfigurationId"], **changes})
-    after = before
-    if changes:
-        after = {**before, **changes} if module.check_mode else find_configuration(module, group_id, p["name"])
-    module.exit_resource(bool(changes), "scaling_configuration", before, after)
+        module.exit_resource(ensure_absent(module, before), "scaling_configuration", before, None)
+    changed, after = ensure_present(module, group_id, before)
+    module.exit_resource(changed, "scaling_configuration", before, after)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ options:
     description: Seconds to wait for a deleted group to disappear.
     type: int
     default: 300
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -123,8 +123,12 @@ scaling_group:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule  # noqa: E402
-from ansible.module_utils.alicloud_ess import GROUP_GONE, find_configuration, find_group  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_ess import (  # noqa: E402
+    GROUP_GONE,
+    find_configuration,
+    find_group,
+)
 
 # option -> API field, for the fields compared and sent as they are.
 FIELDS = {

@@ -16,7 +16,7 @@ options:
     description: How many of the latest scaling activities to return (0 for none).
     type: int
     default: 10
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -70,8 +70,8 @@ spot_count:
 import json  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule, snake  # noqa: E402
-from ansible.module_utils.alicloud_ess import find_group  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule, snake  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_ess import find_group  # noqa: E402
 
 
 def ecs_details(module: AlicloudModule, instance_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -60,7 +60,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -89,10 +89,10 @@ security_group:
 import ipaddress  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_ecs import SECURITY_GROUP_GONE  # noqa: E402
 
 PORTLESS = ("icmp", "gre", "all")
-GONE = ("InvalidSecurityGroupId.NotFound",)
 
 
 def find_group(module: AlicloudModule, vpc_id: str, name: str) -> dict[str, Any] | None:
@@ -109,7 +109,8 @@ def find_group(module: AlicloudModule, vpc_id: str, name: str) -> dict[str, Any]
 
 def ingress_rules(module: AlicloudModule, group_id: str) -> list[dict[str, Any]]:
     body = module.call("ecs", "DescribeSecurityGroupAttribute", {
-        "RegionId": module.region, "SecurityGroupId": group_id, "Direction": "ingress"}, missing_ok=GONE) or {}
+        "RegionId": module.region, "SecurityGroupId": group_id, "Direction": "ingress"},
+        missing_ok=SECURITY_GROUP_GONE) or {}
     return [r for r in (body.get("Permissions") or {}).get("Permission", []) if r.get("Direction", "ingress") ==
             "ingress"]
 
@@ -162,6 +163,35 @@ def update_rules(module: AlicloudModule, group: dict[str, Any]) -> bool:
     return True
 
 
+def ensure_present(module: AlicloudModule, group: dict[str, Any] | None) -> tuple[bool, Any]:
+    p = module.params
+    if group is None:
+        if module.check_mode:
+            return True, {"SecurityGroupName": p["name"], "VpcId": p["vpc_id"],
+                          "Rules": [rule_params(r) for r in p["rules"]]}
+        module.call("ecs", "CreateSecurityGroup", {"RegionId": module.region, "VpcId": p["vpc_id"],
+                                                   "SecurityGroupName": p["name"],
+                                                   "Description": p.get("description"),
+                                                   "SecurityGroupType": "normal"})
+        update_rules(module, find_group(module, p["vpc_id"], p["name"]))
+        return True, find_group(module, p["vpc_id"], p["name"])
+    if not update_rules(module, group):
+        return False, group
+    if module.check_mode:
+        return True, {**group, "Rules": [rule_params(r) for r in p["rules"]]}
+    return True, find_group(module, p["vpc_id"], p["name"])
+
+
+def ensure_absent(module: AlicloudModule, group: dict[str, Any] | None) -> bool:
+    if group is None:
+        return False
+    if not module.check_mode:
+        module.call("ecs", "DeleteSecurityGroup", {"RegionId": module.region,
+                                                   "SecurityGroupId": group["SecurityGroupId"]},
+                    missing_ok=SECURITY_GROUP_GONE)
+    return True
+
+
 def main() -> None:
     rule_spec = dict(
         ip_protocol=dict(type="str", required=True, choices=["tcp", "udp", "icmp", "gre", "all"]),
@@ -190,25 +220,8 @@ def main() -> None:
     module.check_region()
     before = find_group(module, p["vpc_id"], p["name"])
     if p["state"] == "absent":
-        if before is not None and not module.check_mode:
-            module.call("ecs", "DeleteSecurityGroup", {"RegionId": module.region,
-                                                       "SecurityGroupId": before["SecurityGroupId"]}, missing_ok=GONE)
-        module.exit_resource(before is not None, "security_group", before, None)
-    if before is None:
-        if module.check_mode:
-            module.exit_resource(True, "security_group", None, {"SecurityGroupName": p["name"], "VpcId": p["vpc_id"],
-                                                                "Rules": [rule_params(r) for r in p["rules"]]})
-        module.call("ecs", "CreateSecurityGroup", {"RegionId": module.region, "VpcId": p["vpc_id"],
-                                                   "SecurityGroupName": p["name"],
-                                                   "Description": p.get("description"),
-                                                   "SecurityGroupType": "normal"})
-        group = find_group(module, p["vpc_id"], p["name"])
-        update_rules(module, group)
-        module.exit_resource(True, "security_group", None, find_group(module, p["vpc_id"], p["name"]))
-    changed = update_rules(module, before)
-    after = find_group(module, p["vpc_id"], p["name"]) if changed and not module.check_mode else before
-    if changed and module.check_mode:
-        after = {**before, "Rules": [rule_params(r) for r in p["rules"]]}
+        module.exit_resource(ensure_absent(module, before), "security_group", before, None)
+    changed, after = ensure_present(module, before)
     module.exit_resource(changed, "security_group", before, after)
 
 

@@ -34,7 +34,7 @@ options:
     type: str
     choices: [present, absent]
     default: present
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -65,7 +65,7 @@ vswitch:
 import ipaddress  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
 
 
 def find_vswitch(module: AlicloudModule, vpc_id: str, cidr: str) -> dict[str, Any] | None:

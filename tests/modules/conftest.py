@@ -1,8 +1,9 @@
 """Integration tests of the alicloud_* modules against localcloud, through ansible-playbook.
 
-Each test writes a small playbook (the modules get localcloud's endpoint and credentials from
-inventory/local, as the project's playbooks do), runs it with the JSON callback and reads the
-result of every task by its name.
+Each test writes a small playbook (the modules, found by their short names through the play's
+`collections: [spotfirst.finetune]`, get localcloud's endpoint and credentials from inventory/local
+through the action group, as the project's playbooks do), runs it with the JSON callback and reads
+the result of every task by its name.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-MODULES = [p.stem for p in (ROOT / "plugins" / "modules").glob("alicloud_*.py")]
 
 
 def ansible_env(cloud: Any, **extra: str) -> dict[str, str]:
@@ -56,7 +56,8 @@ class Run:
 def run_playbook(cloud: Any, tmp_path: Path, tasks: list[dict[str, Any]], *args: str, name: str = "play") -> Run:
     """Run `tasks` on localhost with module_defaults pointing every alicloud_* module at `cloud`."""
     play = [{"name": "Integration test", "hosts": "localhost", "gather_facts": False,
-             "module_defaults": {m: "{{ alicloud_connection }}" for m in MODULES}, "tasks": tasks}]
+             "collections": ["spotfirst.finetune"],
+             "module_defaults": {"group/spotfirst.finetune.alicloud": "{{ alicloud_connection }}"}, "tasks": tasks}]
     path = tmp_path / f"{name}.yml"
     path.write_text(yaml.safe_dump(play, sort_keys=False))
     return run_file(cloud, path, *args)

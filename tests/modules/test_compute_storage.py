@@ -19,13 +19,20 @@ def instance(step: str, **options):
     return task(f"instance {step}", "alicloud_ecs_instance", args, **keywords)
 
 
+def network(name: str, cidr: str) -> list[dict]:
+    """The VPC, vSwitch and security group an instance task refers to (registered as vpc, vsw, sg)."""
+    return [
+        task("vpc", "alicloud_vpc", {"name": f"it-{name}-vpc"}, register="vpc"),
+        task("vswitch", "alicloud_vswitch", {"vpc_id": "{{ vpc.vpc.vpc_id }}", "zone": "cn-hangzhou-j",
+                                             "cidr_block": cidr}, register="vsw"),
+        task("sg", "alicloud_security_group", {"name": f"it-{name}-sg", "vpc_id": "{{ vpc.vpc.vpc_id }}"},
+             register="sg"),
+    ]
+
+
 def test_template_instance_and_image_lifecycle(playbook):
     run = playbook([
-        task("vpc", "alicloud_vpc", {"name": "it-compute-vpc"}, register="vpc"),
-        task("vswitch", "alicloud_vswitch", {"vpc_id": "{{ vpc.vpc.vpc_id }}", "zone": "cn-hangzhou-j",
-                                             "cidr_block": "172.16.1.0/24"}, register="vsw"),
-        task("sg", "alicloud_security_group", {"name": "it-compute-sg", "vpc_id": "{{ vpc.vpc.vpc_id }}"},
-             register="sg"),
+        *network("compute", "172.16.1.0/24"),
         instance("unknown type", instance_type="ecs.nope", ignore_errors=True),
         instance("create"),
         instance("again"),
@@ -52,6 +59,26 @@ def test_template_instance_and_image_lifecycle(playbook):
     assert not run["image again"]["changed"] and run["image description"]["changed"]
     assert run["image delete"]["changed"] and not run["image delete again"]["changed"]
     assert run["instance delete"]["changed"] and not run["instance delete again"]["changed"]
+
+
+def test_release_by_id_and_a_released_instance_is_no_change(playbook):
+    release = {"instance_id": "{{ made.instance.instance_id }}", "state": "absent"}
+    run = playbook([
+        *network("release", "172.16.3.0/24"),
+        {**instance("create", name="it-release"), "register": "made"},
+        task("release in check mode", "alicloud_ecs_instance", release, check_mode=True),
+        task("release", "alicloud_ecs_instance", release),
+        task("release again", "alicloud_ecs_instance", release),
+        task("find released", "alicloud_ecs_instance", {"name": "it-release", "state": "absent"}),
+        task("release needs absent", "alicloud_ecs_instance", {**release, "state": "running"}, ignore_errors=True),
+    ])
+    assert run.returncode == 0, run.output[-3000:]
+    made = run["instance create"]["instance"]["instance_id"]
+    assert run["release in check mode"]["changed"]
+    assert run["release"]["changed"] and run["release"]["instance"]["instance_id"] == made
+    assert not run["release again"]["changed"] and run["release again"]["instance"] == {}
+    assert not run["find released"]["changed"]
+    assert "give state=absent" in run["release needs absent"]["msg"]
 
 
 def bucket(step: str, **options):

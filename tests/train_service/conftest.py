@@ -32,18 +32,29 @@ SAVE_STEPS = 5
 TOTAL_STEPS = 24
 
 
-def load_agent() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_agent", FILES / "train_agent.py")
+def load_file(name: str, path: Path) -> ModuleType:
+    """The Python file at `path` as module `name` (registered: dataclasses look their module up)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules["train_agent"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_agent() -> ModuleType:
+    return load_file("train_agent", FILES / "train_agent.py")
 
 
 @pytest.fixture(scope="session")
 def agent() -> ModuleType:
     return load_agent()
+
+
+@pytest.fixture(scope="session")
+def filters() -> ModuleType:
+    """The playbooks' filters that read train.log and logging.jsonl (playbooks/filter_plugins/training.py)."""
+    return load_file("training_filters", ROOT / "playbooks" / "filter_plugins" / "training.py")
 
 
 def ensure_train_venv() -> Path:

@@ -190,7 +190,7 @@ def saved_checkpoints(output: Path) -> list[int]:
     return sorted(steps)
 
 
-def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_venv: Path, write_config,
+def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_venv: Path, write_config, filters,
                                                                       tmp_path: Path) -> None:
     output = tmp_path / "output"
     config = write_config(output)
@@ -206,6 +206,8 @@ def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_ven
     saved = saved_checkpoints(output)[-1]
     assert saved < TOTAL_STEPS, "the run finished before it could be killed"
     logged_before = len((output / "logging.jsonl").read_text().splitlines())
+    steps_before = filters.logging_steps((output / "logging.jsonl").read_text())
+    log_before = len((tmp_path / "train-service-log" / "train.log").read_text())
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -217,6 +219,14 @@ def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_ven
     steps = [int(entry["global_step/max_steps"].split("/")[0]) for entry in entries if "global_step/max_steps" in entry]
     assert steps[0] == newest + 1
     assert (output / "train_agent_complete.json").exists()
+    # What chaos.yml reads of the same resume: the second start's train.log (a replacement's log holds
+    # its own starts only) and logging.jsonl of both runs.
+    assert filters.train_log_resume(log[log_before:]) == {
+        "started": True, "fresh": False, "checkpoint": str(output / f"checkpoint-{saved}"), "resumed_from": saved,
+        "first_step": saved + 1, "max_steps": TOTAL_STEPS}
+    logging_jsonl = (output / "logging.jsonl").read_text()
+    assert filters.steps_lost(filters.logging_steps(logging_jsonl), len(steps_before), saved) == \
+        max(0, steps_before[-1] - saved)
 
     third = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert third.returncode == 0

@@ -1,4 +1,5 @@
-"""Unit tests of the alicloud_* helpers: the project's module_utils importable as Ansible does it."""
+"""Unit tests of the alicloud_* helpers: the collection's modules and module_utils importable by their
+collection names (`ansible_collections.spotfirst.finetune.plugins...`), as Ansible imports them."""
 
 from __future__ import annotations
 
@@ -6,13 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import ansible.module_utils
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "plugins" / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "plugins" / "module_utils"))
-sys.path.insert(0, str(ROOT / "plugins" / "modules"))
+# collections/ansible_collections/spotfirst/finetune links back to the repository root.
+if str(ROOT / "collections") not in sys.path:
+    sys.path.insert(0, str(ROOT / "collections"))
 
 
 class Failed(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
-from ansible.module_utils.alicloud import (
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import (
     AlicloudError,
     CredentialsError,
     backoff_delays,

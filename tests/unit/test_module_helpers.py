@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import alicloud_ecs_instance
-import alicloud_oss_bucket
-import alicloud_ram_policy
-import alicloud_ram_role
-import alicloud_scaling_configuration
-import alicloud_scaling_group
-import alicloud_security_group
-import alicloud_vpc
 import pytest
-from ansible.module_utils.alicloud_policy import dumps, trust_policy
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy import dumps, trust_policy
+from ansible_collections.spotfirst.finetune.plugins.modules import (
+    alicloud_ecs_instance,
+    alicloud_oss_bucket,
+    alicloud_ram_policy,
+    alicloud_ram_role,
+    alicloud_scaling_configuration,
+    alicloud_scaling_group,
+    alicloud_security_group,
+    alicloud_vpc,
+)
 
 from .conftest import Failed
 
@@ -166,6 +168,14 @@ def test_instance_power_follows_the_state(fake_module, check_mode):
     assert module.actions() == ([] if check_mode else ["StopInstance"])
     module = fake_module({"state": "present"}, check_mode)
     assert not alicloud_ecs_instance.update_power(module, {"InstanceId": "i-1", "Status": "Stopped"})
+
+
+@CHECK_MODE
+def test_instance_release_deletes_it_and_gone_is_no_change(fake_module, check_mode):
+    module = fake_module({"wait": False}, check_mode)
+    assert not alicloud_ecs_instance.ensure_absent(module, None)
+    assert alicloud_ecs_instance.ensure_absent(module, {"InstanceId": "i-1", "Status": "Running"})
+    assert module.calls == ([] if check_mode else [("ecs", "DeleteInstance", {"InstanceId": "i-1", "Force": True})])
 
 
 def test_instance_settings_that_cannot_change_are_named():

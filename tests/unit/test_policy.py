@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.alicloud_policy import (
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy import (
     PolicyError,
     check_bucket_name,
     oss_training_policy,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-SPEC = importlib.util.spec_from_file_location(
-    "training_filters", Path(__file__).resolve().parents[2] / "playbooks" / "filter_plugins" / "training.py")
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = importlib.util.spec_from_file_location("training_filters", ROOT / "playbooks" / "filter_plugins" / "training.py")
 training = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(training)
 
@@ -38,3 +40,23 @@ def test_steps_lost_counts_the_steps_past_the_checkpoint_resumed_from():
     assert training.steps_lost([1, 2, 3, 4, 5, 6, 7, 8, 7, 8, 9], 6, 6) == 2
     assert training.steps_lost([1, 2, 3, 4, 5, 6, 7], 6, 6) == 0
     assert training.steps_lost([1, 2, 3, 4, 5, 6], 6, 6) is None
+
+
+def test_chaos_rounds_fill_in_the_settings_and_follow_a_spot_outage_with_spot_coming_back():
+    rounds = training.chaos_rounds(["release", {"action": "reclaim", "notice": 60, "spot_outage": True},
+                                    {"action": "reclaim"}])
+    assert [(r["number"], r["action"], r["spot_outage"], r["spot_back"]) for r in rounds] == [
+        (1, "release", False, False), (2, "reclaim", True, False), (2, "spot_back", False, True),
+        (3, "reclaim", False, False)]
+    assert [r["cause"] for r in rounds] == [
+        "release", "reclaim (notice 60 s), no spot capacity", "spot capacity back, pay-as-you-go replaced by spot",
+        "reclaim (notice 120 s)"]
+    assert training.chaos_rounds([]) == []
+
+
+def test_the_playbooks_read_the_agents_log_and_marker_names():
+    agent = training.load_agent()
+    storage = yaml.safe_load((ROOT / "group_vars" / "all" / "storage.yml").read_text())
+    assert storage["training_complete_marker"] == agent.COMPLETE_MARKER
+    assert storage["training_log_file"] == str(agent.LOG_DIR / agent.TRAIN_LOG)
+    assert training.train_log_grep("/x/train.log")[-1] == "/x/train.log"

@@ -45,6 +45,15 @@ DEFAULT_CONFIG = Path("/etc/train-agent/config.json")
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 MANIFEST_NAME = "train_agent_manifest.json"
 COMPLETE_MARKER = "train_agent_complete.json"
+LOG_DIR = Path("/root/train-service-log")
+TRAIN_LOG = "train.log"
+# The lines of train.log the playbooks read (playbooks/filter_plugins/training.py imports these): how a
+# start chose its checkpoint, and ms-swift's step lines ({'loss': ..., 'global_step/max_steps': '7/150'}).
+RESUME_MARK = "newest valid checkpoint"
+RESUME_RE = re.compile(RESUME_MARK + r": (?P<path>\S+) \(global step (?P<step>\d+)\)")
+FRESH_MARK = "no valid checkpoint"
+STEP_KEY = "global_step/max_steps"
+STEP_RE = re.compile(r"""['"]""" + STEP_KEY + r"""['"]: ['"](?P<step>\d+)/(?P<max>\d+)['"]""")
 TRAINER_STATE = "trainer_state.json"
 # What a resumable checkpoint needs besides its weights (Hugging Face Trainer's file names).
 REQUIRED_STATE_FILES = ("optimizer.pt", "scheduler.pt")
@@ -70,7 +79,7 @@ class Config:
     output_dir: Path
     swift: str = "swift"
     python: str = sys.executable
-    log_dir: Path = Path("/root/train-service-log")
+    log_dir: Path = LOG_DIR
     swift_version: str = "auto"
     # swift sft arguments in order, canonical (ms-swift 4) names; None leaves an argument out.
     arguments: dict[str, Any] = field(default_factory=dict)
@@ -301,7 +310,7 @@ def newest_valid_checkpoint(config: Config) -> Path | None:
     for step, directory in checkpoints(config.output_dir):
         problem = check_checkpoint(directory, step, config)
         if problem is None:
-            LOG.info("newest valid checkpoint: %s (global step %d)", directory, step)
+            LOG.info("%s: %s (global step %d)", RESUME_MARK, directory, step)
             return directory
         LOG.warning("skipping %s: %s", directory, problem)
     return None
@@ -453,7 +462,7 @@ def run_swift(command: list[str], config: Config, out_log: TextIO, err_log: Text
 
 def setup_logging(log_dir: Path) -> tuple[TextIO, TextIO]:
     log_dir.mkdir(parents=True, exist_ok=True)
-    out_log = (log_dir / "train.log").open("a", encoding="utf-8")
+    out_log = (log_dir / TRAIN_LOG).open("a", encoding="utf-8")
     err_log = (log_dir / "train_error.log").open("a", encoding="utf-8")
     formatter = logging.Formatter("%(asctime)s train-agent %(levelname)s %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout), logging.StreamHandler(out_log)]
@@ -482,7 +491,7 @@ def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False)
     config.output_dir.mkdir(parents=True, exist_ok=True)
     resume_from = newest_valid_checkpoint(config)
     if resume_from is None:
-        LOG.info("no valid checkpoint: starting a new training")
+        LOG.info("%s: starting a new training", FRESH_MARK)
     major = swift_major(config)
     command = swift_command(config, major, resume_from, has_cuda_gpu())
     if dry_run:

@@ -46,7 +46,7 @@ options:
     description: With V(get), a missing object returns RV(exists=false) instead of failing.
     type: bool
     default: true
-extends_documentation_fragment: [alicloud]
+extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
 
@@ -100,7 +100,7 @@ import hashlib  # noqa: E402
 import os  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
 
 GONE = ("NoSuchKey", "NoSuchBucket", "NotFound", "404")
 MULTIPART_ABOVE = 64 * 1024 * 1024
