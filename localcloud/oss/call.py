@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import ApiError
+from .errors import invalid_forbid_overwrite
 from .signing import Caller, SignedRequest
 
 if TYPE_CHECKING:
@@ -112,6 +113,14 @@ class Call:
     def oss_header(self, suffix: str) -> str:
         """`x-oss-<suffix>` or S3's `x-amz-<suffix>`, whichever the client sent."""
         return self.header(f"x-oss-{suffix}") or self.header(f"x-amz-{suffix}")
+
+    def forbid_overwrite(self) -> bool:
+        """`x-oss-forbid-overwrite: true`: the write must not replace an object. Absent means false; a value
+        other than true or false (in any case: SDKs send either) is an InvalidArgument."""
+        raw = self.header("x-oss-forbid-overwrite").strip()
+        if raw.lower() not in ("", "true", "false"):
+            raise invalid_forbid_overwrite(raw)
+        return raw.lower() == "true"
 
     @property
     def s3(self) -> bool:

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from ..errors import ApiError
 
+# OSS's EC codes for FileAlreadyExists (x-oss-forbid-overwrite: true on a taken key).
+EC_OBJECT_EXISTS = "0026-00000201"       # PutObject, CopyObject
+EC_COMPLETE_TARGET_EXISTS = "0042-00000214"
+EC_INVALID_FORBID_OVERWRITE = "0017-00000279"
+
+
+class OssError(ApiError):
+    """An `ApiError` that also carries OSS's EC code (rendered as `<EC>` and `x-oss-ec`)."""
+
+    def __init__(self, code: str, message: str, status: int = 400, ec: str = "") -> None:
+        super().__init__(code, message, status)
+        self.ec = ec
+
 
 def no_such_bucket(bucket: str) -> ApiError:
     return ApiError("NoSuchBucket", f"The specified bucket does not exist: {bucket}.", 404)
@@ -33,3 +46,13 @@ def invalid_argument(message: str) -> ApiError:
 def signature_mismatch(scheme: str) -> ApiError:
     return ApiError("SignatureDoesNotMatch", f"The request signature we calculated ({scheme}) does not match the "
                     "signature you provided. Check your key and signing method.", 403)
+
+
+def file_already_exists(ec: str = "") -> OssError:
+    return OssError("FileAlreadyExists", "The object you specified already exists and can not be overwritten.",
+                    409, ec)
+
+
+def invalid_forbid_overwrite(value: str) -> OssError:
+    return OssError("InvalidArgument", f"x-oss-forbid-overwrite must be true or false, not {value!r}.", 400,
+                    EC_INVALID_FORBID_OVERWRITE)

@@ -3,6 +3,9 @@
 Parts are blobs of their own; completion concatenates them into one new blob and swaps the
 metadata in one transaction (object in, upload and parts out), so a crash leaves either the
 upload (retry the completion) or the object, never a partial object.
+
+`x-oss-forbid-overwrite: true` refuses a taken key at initiation and, in the completion's transaction,
+at completion; a refused completion keeps the upload (retry it without the header, or abort it).
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from ..errors import ApiError
 from . import xmlio
 from .blobs import combine_crc64, multipart_etag
 from .call import Call, Reply
-from .errors import invalid_argument, no_such_upload
+from .errors import EC_COMPLETE_TARGET_EXISTS, invalid_argument, no_such_upload
 from .meta import ObjectRecord, Part, Upload
-from .objects import check_key, commit_object, copy_source, receive
+from .objects import check_key, commit_object, copy_source, receive, refuse_taken
 
 MIN_PART_SIZE = 100 * 1024     # OSS's minimum for every part but the last
 MAX_PARTS = 10000
@@ -45,6 +48,7 @@ def _upload(call: Call) -> Upload:
 def initiate(call: Call) -> Reply:
     call.svc.bucket(call.bucket)
     check_key(call.key)
+    refuse_taken(call, call.forbid_overwrite(), ec="")
     up = Upload(uuid.uuid4().hex.upper(), call.bucket, call.key, time.time(), call.stored_headers(),
                 call.user_meta())
     call.svc.meta.add_upload(up)
@@ -133,7 +137,9 @@ def _match(wanted: list[tuple[int, str]] | None, stored: dict[int, Part]) -> lis
 
 def complete(call: Call) -> Reply:
     up = _upload(call)
+    forbid = call.forbid_overwrite()
     wanted = _requested(call)
+    refuse_taken(call, forbid, EC_COMPLETE_TARGET_EXISTS)
     with ExitStack() as stack:
         with call.svc.meta.lock:
             parts = _match(wanted, {p.part_number: p for p in call.svc.meta.parts(up.upload_id)})
@@ -145,9 +151,9 @@ def complete(call: Call) -> Reply:
                        up.headers, up.meta, blob)
     with call.svc.meta.transaction():
         if call.svc.meta.upload(up.upload_id) is None:  # completed or aborted by another request meanwhile
-            call.svc.meta.release(blob)
+            call.svc.blobs.delete(blob)
             raise no_such_upload(up.upload_id)
-        commit_object(call, rec)
+        commit_object(call, rec, forbid, EC_COMPLETE_TARGET_EXISTS)
         call.svc.meta.drop_upload(up.upload_id)
     return Reply(content_type="application/xml", headers={"x-oss-hash-crc64ecma": str(crc)},
                  body=xmlio.document("CompleteMultipartUploadResult", [

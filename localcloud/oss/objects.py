@@ -1,4 +1,9 @@
-"""Object operations: put (streamed), get with ranges, head, delete (one or many), copy."""
+"""Object operations: put (streamed), get with ranges, head, delete (one or many), copy.
+
+Put and copy honour `x-oss-forbid-overwrite: true`: a taken key is a 409 FileAlreadyExists, decided in
+the transaction that would write the object, so of writers racing to create a key exactly one wins (the
+training agent's lease relies on it).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from ..errors import ApiError
 from . import access, xmlio
 from .blobs import Written
 from .call import Call, Reply
-from .errors import invalid_argument, no_such_key
+from .errors import EC_OBJECT_EXISTS, file_already_exists, invalid_argument, no_such_key
 from .meta import ObjectRecord
 
 MAX_PUT_SIZE = 5 * 1024 ** 3
@@ -60,21 +65,38 @@ def _checksum_headers(call: Call, etag: str, crc64: int) -> dict[str, str]:
     return {"ETag": call.etag(etag), "x-oss-hash-crc64ecma": str(crc64)}
 
 
-def commit_object(call: Call, rec: ObjectRecord) -> None:
-    """Make `rec` visible, unless its bucket went away meanwhile (then its blob goes)."""
-    with call.svc.meta.transaction():
-        if call.svc.meta.bucket(rec.bucket) is None:
-            call.svc.meta.release(rec.blob)
+def refuse_taken(call: Call, forbid: bool, ec: str = EC_OBJECT_EXISTS) -> None:
+    """Refuse a taken key before copying any data; the refusal that counts is commit_object's."""
+    if forbid and call.svc.meta.object(call.bucket, call.key) is not None:
+        raise file_already_exists(ec)
+
+
+def commit_object(call: Call, rec: ObjectRecord, forbid: bool = False, ec: str = EC_OBJECT_EXISTS) -> None:
+    """Make `rec` visible, unless its bucket went away meanwhile or `forbid` finds its key taken.
+
+    The check and the write are one transaction. A refused record's blob is deleted at once, as nothing
+    will point at it (a rollback forgets what `release` was given), unless it is the taken object's own.
+    """
+    meta = call.svc.meta
+    with meta.transaction():
+        if meta.bucket(rec.bucket) is None:
+            call.svc.blobs.delete(rec.blob)
             call.svc.bucket(rec.bucket)
-        call.svc.meta.put_object(rec)
+        taken = meta.object(rec.bucket, rec.key)
+        if forbid and taken is not None:
+            if taken.blob != rec.blob:
+                call.svc.blobs.delete(rec.blob)
+            raise file_already_exists(ec)
+        meta.put_object(rec)
 
 
 def put_object(call: Call) -> Reply:
     call.svc.bucket(call.bucket)
     check_key(call.key)
+    forbid = call.forbid_overwrite()
     w = receive(call)
     commit_object(call, ObjectRecord(call.bucket, call.key, w.size, w.md5_hex, w.crc64, time.time(), "Normal",
-                                     call.stored_headers(), call.user_meta(), w.blob))
+                                     call.stored_headers(), call.user_meta(), w.blob), forbid)
     md5_b64 = base64.b64encode(bytes.fromhex(w.md5_hex)).decode()
     return Reply(headers={**_checksum_headers(call, w.md5_hex, w.crc64), "Content-MD5": md5_b64})
 
@@ -209,6 +231,7 @@ def copy_object(call: Call) -> Reply:
     src_bucket, src_key = copy_source(call)
     check_key(call.key)
     call.svc.bucket(call.bucket)
+    forbid = call.forbid_overwrite()
     replace = call.oss_header("metadata-directive").upper() == "REPLACE"
     now = time.time()
 
@@ -218,17 +241,19 @@ def copy_object(call: Call) -> Reply:
 
     if (src_bucket, src_key) == (call.bucket, call.key):
         # A copy onto itself changes metadata only (s3fs's chmod, touch): the data stays where it is,
-        # and one transaction keeps a concurrent overwrite from freeing it underneath.
+        # and one transaction keeps a concurrent overwrite from freeing it underneath. The docs make no
+        # exception for it, so x-oss-forbid-overwrite refuses it: the source itself takes the key.
         with call.svc.meta.transaction():
             src = _source(call, src_bucket, src_key)
-            commit_object(call, record(src, src.blob))
+            commit_object(call, record(src, src.blob), forbid)
     else:
+        refuse_taken(call, forbid)
         with call.svc.meta.lock:
             src = _source(call, src_bucket, src_key)
             handle = call.svc.blobs.open(src.blob)
         with handle:
             blob = call.svc.blobs.concat([handle])
-        commit_object(call, record(src, blob))
+        commit_object(call, record(src, blob), forbid)
     return Reply(content_type="application/xml", headers={"x-oss-hash-crc64ecma": str(src.crc64)},
                  body=xmlio.document("CopyObjectResult", [
                      ("LastModified", xmlio.iso_time(now)), ("ETag", call.etag(src.etag))]))

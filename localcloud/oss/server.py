@@ -33,9 +33,12 @@ DRAIN_LIMIT = 1024 * 1024
 
 
 def error_reply(err: ApiError, request_id: str, host: str, head: bool) -> Reply:
+    ec = getattr(err, "ec", "")
     body = xmlio.document("Error", [("Code", err.code), ("Message", err.message), ("RequestId", request_id),
-                                    ("HostId", host), ("EC", "")])
+                                    ("HostId", host), ("EC", ec)])
     headers = {"x-oss-err": base64.b64encode(body).decode()} if head else {}
+    if ec:
+        headers["x-oss-ec"] = ec
     return Reply(status=err.status, headers=headers, body=body, content_type="application/xml", error_code=err.code)
 
 
