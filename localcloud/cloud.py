@@ -10,6 +10,7 @@ name appears nowhere else; tests/localcloud/test_record_owners.py holds the rule
   instances       instance, released_instance (InstanceId)
   network         vpc, vswitch, security_group
   scaling_groups  scaling_group, scaling_configuration, scaling_activity
+  lifecycle_hooks lifecycle_hook (LifecycleHookId), lifecycle_action (LifecycleActionToken)
   identities      access_key, sts_credential (AccessKeyId), ram_role (lower(RoleName)),
                   ram_policy (lower("PolicyType:PolicyName"))
   products.ecs_images  image (ImageId; the public system images are registered at start)
@@ -59,14 +60,23 @@ class Request:
 
 
 Handler = Callable[["Cloud", Request], dict[str, Any]]
+# The resource an action is authorized on (relative to `acs:<product>:<region>:<account>:`, e.g.
+# `scalinggroup/asg-1`), from the request's parameters; None for every resource (`*`).
+Locator = Callable[["Cloud", Params], "str | None"]
 _ACTIONS: dict[tuple[str, str], Handler] = {}
+_LOCATORS: dict[tuple[str, str], Locator] = {}
 _TICKERS: list[Callable[[Cloud], None]] = []
 
 
-def action(product: str, name: str) -> Callable[[Handler], Handler]:
-    """Register `fn` as the handler of `product`'s action `name` (e.g. `@action("ecs", "RunInstances")`)."""
+def action(product: str, name: str, resource: Locator | None = None) -> Callable[[Handler], Handler]:
+    """Register `fn` as the handler of `product`'s action `name` (e.g. `@action("ecs", "RunInstances")`).
+
+    `resource` names the resource RAM authorizes the call on; without it, every resource (`*`).
+    """
     def register(fn: Handler) -> Handler:
         _ACTIONS[(product, name)] = fn
+        if resource is not None:
+            _LOCATORS[(product, name)] = resource
         return fn
     return register
 
@@ -79,6 +89,12 @@ def ticker(fn: Callable[[Cloud], None]) -> Callable[[Cloud], None]:
 
 def find_action(product: str, name: str) -> Handler | None:
     return _ACTIONS.get((product, name))
+
+
+def resource_of(cloud: Cloud, product: str, name: str, params: Params) -> str:
+    """The relative resource an action's call is authorized on (`*` when the action names none)."""
+    locate = _LOCATORS.get((product, name))
+    return (locate(cloud, params) if locate else None) or "*"
 
 
 class Cloud:

@@ -6,7 +6,11 @@ middle of a scale-out finishes it without launching twice:
   - the group record keeps `KnownMembers` (to tell why a member left), `Replacements` (spot
     instance -> the pay-as-you-go one it replaces once in service), `Remedied` (members under a
     reclaim notice already replaced), `PendingCause` (set by ModifyScalingGroup) and `LastFailure`;
-  - every action is a `scaling_activity`; an InProgress one completes once its instances run.
+  - every action is a `scaling_activity`; an InProgress one completes once its instances run;
+  - with lifecycle hooks, the instances of a scale-out wait in Pending:Wait, and those of a scale-in
+    (a lower desired capacity, RemoveInstances, the pay-as-you-go instance a spot instance replaces)
+    in Removing:Wait, until their `lifecycle_action`s end (`lifecycle_hooks`); the activity stays
+    InProgress meanwhile. Released or reclaimed members, and a ForceDelete, pass no hook.
 
 Placement follows ESS's multi-zone policies over the group's vSwitches (their order is the
 priority): COST_OPTIMIZED takes the cheapest spot offer with stock, PRIORITY the first vSwitch with
@@ -15,13 +19,14 @@ stock, BALANCE the zone with the fewest members.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import logging
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import ids, instances, network, scaling_groups
+from . import ids, instances, lifecycle_hooks, network, scaling_groups
 from .clock import iso_minutes
 from .cloud import ticker
 from .errors import ApiError
@@ -51,10 +56,15 @@ def under_notice(instance: Doc, now: float) -> bool:
     return bool(instance.get("OperationLocks")) or now >= instance.get("ReclaimNoticeAt", instance["ReclaimAt"])
 
 
-def lifecycle_state(group: Doc, instance: Doc, now: float) -> str:
-    """The ESS lifecycle state of a member (DescribeScalingInstances)."""
+def lifecycle_state(group: Doc, instance: Doc, now: float, waiting: dict[str, str] | None = None) -> str:
+    """The ESS lifecycle state of a member (DescribeScalingInstances); `waiting`: members held by hooks."""
+    held = (waiting or {}).get(instance["InstanceId"])
+    if held == "Removing:Wait":
+        return held
     if instance["Status"] in ("Pending", "Starting"):
         return "Pending"
+    if held:
+        return held
     if instance["Status"] == "Stopped":
         return "Stopped"
     if group.get("SpotInstanceRemedy") and under_notice(instance, now):
@@ -105,24 +115,30 @@ def finish_activity(cloud: Cloud, activity: Doc, status: str, message: str) -> N
 
 
 def _advance_activities(cloud: Cloud, group: Doc) -> None:
-    """Complete InProgress activities whose new instances are in service (or gone)."""
+    """Complete InProgress activities whose new instances are in service (or gone).
+
+    Activities held by lifecycle hooks wait; `_settle_lifecycle` ends their waits.
+    """
     gid = group["ScalingGroupId"]
-    for activity in [a for a in scaling_groups.activities_of(cloud.store, gid) if a["StatusCode"] == "InProgress"]:
+    held = {a["ScalingActivityId"] for a in lifecycle_hooks.open_actions(cloud.store, gid)}
+    for activity in [a for a in scaling_groups.activities_of(cloud.store, gid)
+                     if a["StatusCode"] == "InProgress" and a["ScalingActivityId"] not in held]:
         created = activity["CreatedInstances"]
         records = {i: instances.INSTANCE.find(cloud.store, i) for i in created}
         running = [i for i, r in records.items() if r is not None and r["Status"] == "Running"]
-        lost = [i for i, r in records.items() if r is None]
-        waiting = len(created) - len(running) - len(lost) + len(activity["AwaitingRemoval"])
+        gone = [i for i, r in records.items() if r is None]
+        waiting = len(created) - len(running) - len(gone) + len(activity["AwaitingRemoval"])
         if waiting > 0:
-            done = len(running) + len(lost)
+            done = len(running) + len(gone)
             progress = int(100 * done / max(1, len(created) + len(activity["AwaitingRemoval"])))
             if progress != activity["Progress"]:
                 activity["Progress"] = progress
                 scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
             continue
+        abandoned = set(activity.get("Abandoned", []))
         warnings = list(activity["Warnings"]) + [f"The instance {i} was released before it came into service."
-                                                 for i in lost]
-        if lost and not running and created:
+                                                 for i in gone if i not in abandoned]
+        if gone and not running and created:
             finish_activity(cloud, activity, "Failed", " ".join(warnings))
         elif warnings:
             finish_activity(cloud, activity, "Warning", " ".join(warnings))
@@ -261,6 +277,7 @@ class View:
     group: Doc
     now: float
     all: list[Doc]
+    waiting: dict[str, str] = field(default_factory=dict)  # members held by lifecycle hooks -> wait state
 
     @property
     def replaced(self) -> set[str]:
@@ -275,8 +292,14 @@ class View:
 
     @property
     def serving(self) -> list[Doc]:
-        leaving = self.replaced | {m["InstanceId"] for m in self.doomed}
+        leaving = self.replaced | {m["InstanceId"] for m in self.doomed} | {
+            i for i, state in self.waiting.items() if state == "Removing:Wait"}
         return [m for m in self.all if m["InstanceId"] not in leaving and m["Status"] in HOLDING]
+
+    @property
+    def removable(self) -> list[Doc]:
+        """Serving members that a scale-in may take (not those waiting at a hook)."""
+        return [m for m in self.serving if m["InstanceId"] not in self.waiting]
 
     def zone_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -302,20 +325,25 @@ def reconcile(cloud: Cloud, group: Doc) -> None:
     config = scaling_groups.SCALING_CONFIGURATION.find(cloud.store, group.get("ActiveScalingConfigurationId") or "")
     if config is None:
         return
-    before = dict(group)
+    before = copy.deepcopy(group)
+    gid = group["ScalingGroupId"]
+    _settle_lifecycle(cloud, group)
     _finish_replacements(cloud, group)
     _advance_activities(cloud, group)
-    view = View(group, cloud.clock.now(), members(cloud, group["ScalingGroupId"]))
+    view = View(group, cloud.clock.now(), members(cloud, gid), lifecycle_hooks.waiting_instances(cloud.store, gid))
     departures = [i for i in group.get("KnownMembers", []) if i not in {m["InstanceId"] for m in view.all}]
     desired = int(group["DesiredCapacity"])
     need = desired - len(view.serving)
     if desired == 0 and view.all:
-        # Nothing is kept, not even members on their way out (reclaimed or being replaced).
-        _scale_in(cloud, group, view, view.all)
+        # Nothing is kept, not even members on their way out (reclaimed or being replaced); members
+        # waiting at a lifecycle hook finish their wait first.
+        if candidates := [m for m in view.all if m["InstanceId"] not in view.waiting]:
+            _scale_in(cloud, group, view, candidates)
     elif need > 0:
         _scale_out(cloud, group, config, view, need, departures)
     elif need < 0:
-        _scale_in(cloud, group, view, removal_order(group, view.serving)[:-need])
+        if chosen := removal_order(group, view.removable)[:-need]:
+            _scale_in(cloud, group, view, chosen)
     else:
         group["PendingCause"] = None
         if group.get("SpotAutoReplaceOnDemand") and config["SpotStrategy"] != "NoSpot":
@@ -328,23 +356,33 @@ def reconcile(cloud: Cloud, group: Doc) -> None:
 
 
 def _finish_replacements(cloud: Cloud, group: Doc) -> None:
-    """Remove a pay-as-you-go member once the spot instance replacing it is in service."""
-    pairs = dict(group.get("Replacements", {}))
-    for spot_id, payg_id in pairs.items():
+    """Remove a pay-as-you-go member once the spot instance replacing it is in service.
+
+    The removal is a scale-in: the group's SCALE_IN hooks hold the pay-as-you-go member first.
+    """
+    gid = group["ScalingGroupId"]
+    waiting = lifecycle_hooks.waiting_instances(cloud.store, gid)
+    for spot_id, payg_id in dict(group.get("Replacements", {})).items():
+        if payg_id in waiting:
+            continue
         spot = instances.INSTANCE.find(cloud.store, spot_id)
         payg = instances.INSTANCE.find(cloud.store, payg_id)
         if spot is None or payg is None:
             del group["Replacements"][spot_id]
             _settle_removal(cloud, group, payg_id, released=False)
             continue
-        if spot["Status"] == "Running":
-            instances.release(cloud, payg_id, reason=f"replaced by spot instance {spot_id} "
-                              f"(scaling group {group['ScalingGroupId']})")
+        if spot["Status"] == "Running" and spot_id not in waiting:
+            activity = next((a for a in scaling_groups.activities_of(cloud.store, gid)
+                             if payg_id in a.get("AwaitingRemoval", [])), None)
+            if activity is not None and _hold(cloud, group, activity, lifecycle_hooks.SCALE_IN, [payg_id]):
+                continue
+            instances.release(cloud, payg_id, reason=f"replaced by spot instance {spot_id} (scaling group {gid})")
             del group["Replacements"][spot_id]
             _settle_removal(cloud, group, payg_id, released=True)
 
 
-def _settle_removal(cloud: Cloud, group: Doc, instance_id: str, released: bool) -> None:
+def _settle_removal(cloud: Cloud, group: Doc, instance_id: str, released: bool,
+                    why: str = "its spot replacement did not come into service") -> None:
     gid = group["ScalingGroupId"]
     for activity in [a for a in scaling_groups.activities_of(cloud.store, gid)
                      if instance_id in a.get("AwaitingRemoval", [])]:
@@ -352,9 +390,16 @@ def _settle_removal(cloud: Cloud, group: Doc, instance_id: str, released: bool) 
         if released:
             activity["DestroyedInstances"].append(instance_id)
         else:
-            activity["Warnings"].append(f"The pay-as-you-go instance {instance_id} was kept: its spot "
-                                        "replacement did not come into service.")
+            activity["Warnings"].append(f"The pay-as-you-go instance {instance_id} was kept: {why}.")
         scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
+
+
+def _drop_released_pairs(cloud: Cloud, group: Doc) -> None:
+    """Forget the replacements whose pay-as-you-go member a scale-in has released."""
+    for spot_id, payg_id in list(group.get("Replacements", {}).items()):
+        if instances.INSTANCE.find(cloud.store, payg_id) is None:
+            del group["Replacements"][spot_id]
+            _settle_removal(cloud, group, payg_id, released=True)
 
 
 def _departure_cause(cloud: Cloud, instance_id: str) -> str:
@@ -422,6 +467,7 @@ def _record_scale_out(cloud: Cloud, group: Doc, view: View, cause: str, launched
     activity["CreatedInstances"] = [i["InstanceId"] for i in launched]
     activity["Warnings"] = warnings + ([failure] if failure else [])
     scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
+    _hold(cloud, group, activity, lifecycle_hooks.SCALE_OUT, activity["CreatedInstances"])
     group["PendingCause"] = None
     group["LastFailure"] = failure or None
     group["Remedied"] = sorted(set(group.get("Remedied", [])) | {m["InstanceId"] for m in view.doomed})
@@ -439,21 +485,34 @@ def _scale_in(cloud: Cloud, group: Doc, view: View, chosen: list[Doc]) -> None:
     cause = group.get("PendingCause") or (f"The group has {len(view.serving)} instances in service, more than "
                                           f"its Desired Capacity {group['DesiredCapacity']}.")
     activity = new_activity(cloud, group, cause, f"Remove \"{len(chosen)}\" ECS instance(s)")
-    for member in chosen:
-        instances.release(cloud, member["InstanceId"], reason=f"removed from scaling group {group['ScalingGroupId']}")
-    for spot_id, payg_id in list(group.get("Replacements", {}).items()):
-        if instances.INSTANCE.find(cloud.store, payg_id) is None:
-            del group["Replacements"][spot_id]
-            _settle_removal(cloud, group, payg_id, released=True)
-    activity["DestroyedInstances"] = [m["InstanceId"] for m in chosen]
-    finish_activity(cloud, activity, "Successful", f"\"{len(chosen)}\" ECS instances are removed.")
+    serving = {m["InstanceId"] for m in view.serving}
+    remove(cloud, group, activity, [m["InstanceId"] for m in chosen],
+           lowered=sum(1 for m in chosen if m["InstanceId"] in serving))
+    _drop_released_pairs(cloud, group)
     group["PendingCause"] = None
+
+
+def remove(cloud: Cloud, group: Doc, activity: Doc, instance_ids: list[str], hooks: bool = True,
+           ignored: tuple[str, ...] = (), lowered: int = 0) -> bool:
+    """Remove members in a scale-in `activity`: held by the group's SCALE_IN hooks (True), or released.
+
+    `lowered`: by how much the scale-in lowered the desired capacity (a ROLLBACK gives it back).
+    """
+    if hooks and _hold(cloud, group, activity, lifecycle_hooks.SCALE_IN, instance_ids, ignored):
+        activity.update(Removal=True, Lowered=lowered)
+        scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
+        return True
+    for instance_id in instance_ids:
+        instances.release(cloud, instance_id, reason=f"removed from scaling group {group['ScalingGroupId']}")
+    activity["DestroyedInstances"] = list(instance_ids)
+    finish_activity(cloud, activity, "Successful", f"\"{len(instance_ids)}\" ECS instances are removed.")
+    return False
 
 
 def _replace_on_demand(cloud: Cloud, group: Doc, config: Doc, view: View) -> None:
     """Launch a spot instance for each surplus pay-as-you-go member while spot stock allows."""
     od_target = on_demand_target(group, int(group["DesiredCapacity"]), config)
-    payg = removal_order(group, [m for m in view.serving if not instances.is_spot(m) and m["Status"] == "Running"])
+    payg = removal_order(group, [m for m in view.removable if not instances.is_spot(m) and m["Status"] == "Running"])
     surplus = len(payg) - od_target
     zone_counts = view.zone_counts()
     for member in payg[:max(0, surplus)]:
@@ -469,6 +528,116 @@ def _replace_on_demand(cloud: Cloud, group: Doc, config: Doc, view: View) -> Non
         activity["CreatedInstances"] = [spot["InstanceId"]]
         activity["AwaitingRemoval"] = [member["InstanceId"]]
         scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
+        _hold(cloud, group, activity, lifecycle_hooks.SCALE_OUT, [spot["InstanceId"]])
+
+
+# -- lifecycle hooks ---------------------------------------------------------------------------
+
+def _hold(cloud: Cloud, group: Doc, activity: Doc, transition: str, instance_ids: list[str],
+          ignored: tuple[str, ...] = ()) -> bool:
+    """Hold `instance_ids` of `activity` at the group's `transition` hooks; False when it has none."""
+    hooks = lifecycle_hooks.active_hooks(cloud.store, group["ScalingGroupId"], transition, ignored)
+    if not hooks or not instance_ids:
+        return False
+    actions = lifecycle_hooks.hold(cloud.store, hooks, activity, transition, instance_ids, cloud.clock.now())
+    log.info("%s %s: %s wait (%s) for %s", group["ScalingGroupId"], activity["ScalingActivityId"],
+             lifecycle_hooks.WAIT_STATES[transition], ", ".join(a["LifecycleActionToken"] for a in actions),
+             ", ".join(instance_ids))
+    return True
+
+
+def _settle_lifecycle(cloud: Cloud, group: Doc) -> None:
+    """Time out lifecycle actions, and apply the result of every wait whose actions have all ended."""
+    now = cloud.clock.now()
+    waits: dict[tuple[str, str], list[Doc]] = {}
+    for action in lifecycle_hooks.open_actions(cloud.store, group["ScalingGroupId"]):
+        waits.setdefault((action["ScalingActivityId"], action["LifecycleTransition"]), []).append(action)
+    for (activity_id, transition), actions in waits.items():
+        held = list(dict.fromkeys(i for a in actions for i in a["InstanceIds"]))
+        present = [r for r in (instances.INSTANCE.find(cloud.store, i) for i in held) if r is not None]
+        _time_out(actions, transition, present, now)
+        if all(a["LifecycleActionStatus"] != lifecycle_hooks.PENDING for a in actions):
+            result = lifecycle_hooks.outcome(transition, actions)
+            activity = scaling_groups.SCALING_ACTIVITY.find(cloud.store, activity_id)
+            if activity is not None:
+                end = _end_removal if transition == lifecycle_hooks.SCALE_IN else _end_launch
+                end(cloud, group, activity, held, [r["InstanceId"] for r in present], result)
+            for action in actions:
+                action["Applied"] = True
+        for action in actions:
+            lifecycle_hooks.LIFECYCLE_ACTION.save(cloud.store, action)
+
+
+def _time_out(actions: list[Doc], transition: str, present: list[Doc], now: float) -> None:
+    """Start the timers of scale-out waits whose instances run, and end the waits that are over.
+
+    A wait ends when its timeout passes, when its instances are gone, and on a scale-in when another
+    hook's action on the same instances ended with ABANDON or ROLLBACK (DefaultResult applies).
+    """
+    pending = [a for a in actions if a["LifecycleActionStatus"] == lifecycle_hooks.PENDING]
+    for action in pending:
+        if action["StartedAt"] is None and all(r["Status"] == "Running" for r in present):
+            lifecycle_hooks.start(action, now)
+        if not present:
+            lifecycle_hooks.end(action, lifecycle_hooks.TIMEOUT, action["DefaultResult"], now)
+        elif action["Deadline"] is not None and now >= action["Deadline"]:
+            lifecycle_hooks.end(action, lifecycle_hooks.TIMEOUT, action["DefaultResult"], action["Deadline"])
+    stopped = transition == lifecycle_hooks.SCALE_IN and any(
+        a["LifecycleActionResult"] in (lifecycle_hooks.ABANDON, lifecycle_hooks.ROLLBACK)
+        for a in actions if a["LifecycleActionStatus"] != lifecycle_hooks.PENDING)
+    for action in pending if stopped else []:
+        if action["LifecycleActionStatus"] == lifecycle_hooks.PENDING:
+            lifecycle_hooks.end(action, lifecycle_hooks.TIMEOUT, action["DefaultResult"], now)
+
+
+def _end_launch(cloud: Cloud, group: Doc, activity: Doc, held: list[str], present: list[str], result: str) -> None:
+    """After a scale-out wait: CONTINUE puts the new instances in service, ABANDON/ROLLBACK releases them."""
+    if result == lifecycle_hooks.CONTINUE or not present:
+        return
+    for instance_id in present:
+        instances.release(cloud, instance_id, reason=f"abandoned at a lifecycle hook of scaling group "
+                          f"{group['ScalingGroupId']}")
+    activity.setdefault("Abandoned", []).extend(present)
+    activity["Warnings"].append(f"A lifecycle action ended with {result}: the new instances "
+                                f"{', '.join(present)} were released.")
+    scaling_groups.SCALING_ACTIVITY.save(cloud.store, activity)
+
+
+def _end_removal(cloud: Cloud, group: Doc, activity: Doc, held: list[str], present: list[str], result: str) -> None:
+    """After a scale-in wait: CONTINUE and ABANDON both remove the instances, ROLLBACK keeps them."""
+    gid = group["ScalingGroupId"]
+    if result == lifecycle_hooks.ROLLBACK:
+        _roll_back(cloud, group, activity, held, present)
+        return
+    for instance_id in present:
+        instances.release(cloud, instance_id, reason=f"removed from scaling group {gid}")
+    group["KnownMembers"] = [i for i in group.get("KnownMembers", []) if i not in held]
+    if not activity.get("Removal"):
+        _drop_released_pairs(cloud, group)
+        return
+    activity["DestroyedInstances"] = held
+    note = "" if result == lifecycle_hooks.CONTINUE else f" (a lifecycle action ended with {result})"
+    finish_activity(cloud, activity, "Successful", f"\"{len(held)}\" ECS instances are removed{note}.")
+
+
+def _roll_back(cloud: Cloud, group: Doc, activity: Doc, held: list[str], present: list[str]) -> None:
+    """ROLLBACK of a scale-in: the instances stay in service.
+
+    The desired capacity the scale-in lowered is given back, or the group would scale in again at once.
+    """
+    message = f"A lifecycle action ended with ROLLBACK: the instances {', '.join(held)} stay in the scaling group."
+    if not activity.get("Removal"):
+        for spot_id, payg_id in list(group.get("Replacements", {}).items()):
+            if payg_id in held:
+                del group["Replacements"][spot_id]
+                _settle_removal(cloud, group, payg_id, released=False, why="a lifecycle action ended with ROLLBACK")
+        return
+    restored = min(int(activity.get("Lowered", 0)), len(present))
+    if restored:
+        before = int(group["DesiredCapacity"])
+        group["DesiredCapacity"] = min(int(group["MaxSize"]), before + restored)
+        message += f" The Desired Capacity goes back from {before} to {group['DesiredCapacity']}."
+    finish_activity(cloud, activity, "Rejected", message)
 
 
 def release_all(cloud: Cloud, group_id: str, reason: str) -> list[str]:

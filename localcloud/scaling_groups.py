@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import lifecycle_hooks
 from .store import Kind, Store
 
 Doc = dict[str, Any]
@@ -38,8 +39,9 @@ def activities_of(store: Store, group_id: str) -> list[Doc]:
 
 
 def delete_group(store: Store, group_id: str) -> None:
-    """Remove a scaling group with its scaling configurations and activities."""
+    """Remove a scaling group with its scaling configurations, activities and lifecycle hooks."""
     with store.transaction():
+        lifecycle_hooks.delete_group(store, group_id)
         for config in configurations_of(store, group_id):
             SCALING_CONFIGURATION.delete(store, config["ScalingConfigurationId"])
         for activity in activities_of(store, group_id):

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import admin, ids
-from .cloud import PRODUCTS, Cloud, Request, find_action
+from .cloud import PRODUCTS, Cloud, Request, find_action, resource_of
 from .errors import ApiError
 from .params import Params
 
@@ -116,10 +116,12 @@ class RpcHandler(BaseHTTPRequestHandler):
         if product not in GLOBAL_PRODUCTS and region != cloud.settings.region:
             raise ApiError("InvalidRegionId.NotFound", f"The specified region {region} does not exist; this cloud "
                            f"serves {cloud.settings.region}.", 404)
+        typed = Params(params)
         if f"{product}:{action_name}" not in UNRESTRICTED_ACTIONS:
+            resource = resource_of(cloud, product, action_name, typed)
             cloud.auth.authorize(principal, f"{product}:{action_name}",
-                                 f"acs:{product}:{region}:{cloud.account_uid}:*")
-        request = Request(action_name, product, Params(params), principal, request_id, region)
+                                 f"acs:{product}:{region}:{cloud.account_uid}:{resource}")
+        request = Request(action_name, product, typed, principal, request_id, region)
         token = params.get("ClientToken")
         with cloud.store.transaction():
             if token:

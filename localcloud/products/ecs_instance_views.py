@@ -103,7 +103,12 @@ def _wanted(instance: Record, p: Params, ids: list[str], private_ips: list[str],
     return matches_name(instance["InstanceName"], p.str("InstanceName")) and matches_tags(instance, p.tags("Tag"))
 
 
-@action("ecs", "DescribeInstances")
+def any_instance(_cloud: Cloud, _params: object) -> str:
+    """RAM authorizes DescribeInstances on `acs:ecs:<region>:<account>:instance/*`."""
+    return "instance/*"
+
+
+@action("ecs", "DescribeInstances", resource=any_instance)
 def describe_instances(cloud: Cloud, req: Request) -> dict:
     p = req.params
     p.str("Status", choices=INSTANCE_STATUSES)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from .. import instances, scaling, scaling_groups
+import json
+
+from .. import lifecycle_hooks, scaling, scaling_groups
 from ..cloud import Cloud, Request, action
-from ..errors import ApiError
-from .ess_common import Doc, get_group, page
+from ..errors import ApiError, invalid
+from .ess_common import Doc, get_group, named_group, page
 
 ACTIVITY_STATUSES = ("Successful", "Warning", "Failed", "InProgress", "Rejected")
 
 
-def describe_member(cloud: Cloud, group: Doc, instance: Doc, now: float) -> Doc:
-    state = scaling.lifecycle_state(group, instance, now)
+def describe_member(cloud: Cloud, group: Doc, instance: Doc, now: float, waiting: dict[str, str]) -> Doc:
+    state = scaling.lifecycle_state(group, instance, now, waiting)
     return {
         "InstanceId": instance["InstanceId"],
         "ScalingGroupId": group["ScalingGroupId"],
@@ -32,7 +34,7 @@ def describe_member(cloud: Cloud, group: Doc, instance: Doc, now: float) -> Doc:
     }
 
 
-@action("ess", "DescribeScalingInstances")
+@action("ess", "DescribeScalingInstances", resource=named_group)
 def describe_scaling_instances(cloud: Cloud, req: Request) -> Doc:
     params = req.params
     now = cloud.clock.now()
@@ -45,8 +47,9 @@ def describe_scaling_instances(cloud: Cloud, req: Request) -> Doc:
     rows = []
     for group_id in group_ids:
         group = get_group(cloud, group_id)
+        waiting = lifecycle_hooks.waiting_instances(cloud.store, group_id)
         for member in scaling.members(cloud, group_id):
-            row = describe_member(cloud, group, member, now)
+            row = describe_member(cloud, group, member, now, waiting)
             if ((not wanted_ids or row["InstanceId"] in wanted_ids) and (not states or row["LifecycleState"] in states)
                     and (not creation or row["CreationType"] in creation)
                     and (health is None or row["HealthStatus"] == health)):
@@ -57,7 +60,8 @@ def describe_scaling_instances(cloud: Cloud, req: Request) -> Doc:
 
 
 def describe_activity(activity: Doc) -> Doc:
-    public = {k: v for k, v in activity.items() if k not in ("StartedAt", "AwaitingRemoval", "Warnings")}
+    public = {k: v for k, v in activity.items() if k not in (
+        "StartedAt", "AwaitingRemoval", "Warnings", "Abandoned", "Removal", "Lowered")}
     public.update(
         CreatedCapacity=len(activity["CreatedInstances"]),
         DestroyedCapacity=len(activity["DestroyedInstances"]),
@@ -70,7 +74,7 @@ def describe_activity(activity: Doc) -> Doc:
     return public
 
 
-@action("ess", "DescribeScalingActivities")
+@action("ess", "DescribeScalingActivities", resource=named_group)
 def describe_scaling_activities(cloud: Cloud, req: Request) -> Doc:
     params = req.params
     group_id = params.str("ScalingGroupId")
@@ -92,7 +96,23 @@ def describe_scaling_activities(cloud: Cloud, req: Request) -> Doc:
     return {**paging, "ScalingActivities": [describe_activity(a) for a in shown]}
 
 
-@action("ess", "RemoveInstances")
+def _hook_context(req: Request) -> Doc:
+    """LifecycleHookContext (a JSON object): whether the removal skips all or some SCALE_IN hooks."""
+    text = req.params.str("LifecycleHookContext")
+    if text is None:
+        return {"DisableLifecycleHook": False, "IgnoredLifecycleHookIds": []}
+    try:
+        context = json.loads(text)
+    except ValueError:
+        context = None
+    if not isinstance(context, dict) or not isinstance(context.get("IgnoredLifecycleHookIds") or [], list):
+        raise invalid("LifecycleHookContext", "It must be a JSON object with DisableLifecycleHook and "
+                      "IgnoredLifecycleHookIds.")
+    return {"DisableLifecycleHook": bool(context.get("DisableLifecycleHook", False)),
+            "IgnoredLifecycleHookIds": [str(i) for i in context.get("IgnoredLifecycleHookIds") or []]}
+
+
+@action("ess", "RemoveInstances", resource=named_group)
 def remove_instances(cloud: Cloud, req: Request) -> Doc:
     params = req.params
     group = get_group(cloud, params.str("ScalingGroupId", required=True))
@@ -114,12 +134,14 @@ def remove_instances(cloud: Cloud, req: Request) -> Doc:
     if decrease and desired < int(group["MinSize"]):
         raise ApiError("IncorrectCapacity.MinSize", f"To remove {len(instance_ids)} instances, the total capacity "
                        f"will be lesser than the min size {group['MinSize']}.")
+    context = _hook_context(req)
     cause = f"A user requested to remove instances from the scaling group: {', '.join(instance_ids)}."
     activity = scaling.new_activity(cloud, group, cause, f"Remove \"{len(instance_ids)}\" ECS instance(s)")
-    for instance_id in instance_ids:
-        instances.release(cloud, instance_id, reason=f"removed from scaling group {group_id}")
-    activity["DestroyedInstances"] = list(instance_ids)
-    scaling.finish_activity(cloud, activity, "Successful", f"\"{len(instance_ids)}\" ECS instances are removed.")
+    if req.params.str("LifecycleHookContext") is not None:
+        activity["LifecycleHookContext"] = context
+    scaling.remove(cloud, group, activity, list(instance_ids), hooks=not context["DisableLifecycleHook"],
+                   ignored=tuple(context["IgnoredLifecycleHookIds"]),
+                   lowered=len(instance_ids) if decrease else 0)
     group = get_group(cloud, group_id)
     group["DesiredCapacity"] = desired
     # Removed on purpose: the engine must not read them as members that went away by themselves.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import instances, scaling, scaling_groups
+from .. import instances, lifecycle_hooks, scaling, scaling_groups
 from ..cloud import Cloud, Request
 from ..errors import ApiError
 from ..params import Params
@@ -28,12 +28,22 @@ def get_configuration(cloud: Cloud, config_id: str | None) -> Doc:
     return config
 
 
-def page(req: Request, items: list[Doc]) -> tuple[list[Doc], dict[str, int]]:
+def page(req: Request, items: list[Doc], default_size: int = 10) -> tuple[list[Doc], dict[str, int]]:
     """One page of `items` and the paging fields of the response (ESS: 10 by default, at most 50)."""
     number = req.params.int("PageNumber", 1, minimum=1, maximum=100000) or 1
-    size = req.params.int("PageSize", 10, minimum=1, maximum=50) or 10
+    size = req.params.int("PageSize", default_size, minimum=1, maximum=50) or default_size
     start = (number - 1) * size
     return items[start:start + size], {"TotalCount": len(items), "PageNumber": number, "PageSize": size}
+
+
+def group_resource(group_id: str | None) -> str | None:
+    """The RAM resource of a scaling group (`scalinggroup/<id>`), None when no group is named."""
+    return f"scalinggroup/{group_id}" if group_id else None
+
+
+def named_group(cloud: Cloud, params: Params) -> str | None:
+    """RAM locator of the actions that name their group with `ScalingGroupId`."""
+    return group_resource(params.raw.get("ScalingGroupId"))
 
 
 def nested_params(req: Request, name: str) -> Params:
@@ -45,7 +55,8 @@ def capacities(cloud: Cloud, group: Doc) -> Doc:
     """The capacity counters of DescribeScalingGroups."""
     now = cloud.clock.now()
     members = scaling.members(cloud, group["ScalingGroupId"])
-    states = [scaling.lifecycle_state(group, m, now) for m in members]
+    waiting = lifecycle_hooks.waiting_instances(cloud.store, group["ScalingGroupId"])
+    states = [scaling.lifecycle_state(group, m, now, waiting) for m in members]
     return {
         "TotalCapacity": len(members),
         "TotalInstanceCount": len(members),
@@ -56,6 +67,6 @@ def capacities(cloud: Cloud, group: Doc) -> Doc:
         "SpotCapacity": sum(1 for m in members if instances.is_spot(m)),
         "StandbyCapacity": 0,
         "ProtectedCapacity": 0,
-        "PendingWaitCapacity": 0,
-        "RemovingWaitCapacity": 0,
+        "PendingWaitCapacity": states.count("Pending:Wait"),
+        "RemovingWaitCapacity": states.count("Removing:Wait"),
     }

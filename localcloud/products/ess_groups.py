@@ -8,7 +8,7 @@ from .. import ids, network, scaling, scaling_groups
 from ..clock import iso_minutes
 from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
-from .ess_common import Doc, capacities, get_configuration, get_group, nested_params, page
+from .ess_common import Doc, capacities, get_configuration, get_group, named_group, nested_params, page
 
 MULTI_AZ_POLICIES = ("PRIORITY", "COST_OPTIMIZED", "BALANCE", "COMPOSABLE")
 REMOVAL_POLICIES = ("OldestInstance", "NewestInstance", "OldestScalingConfiguration", "CustomPolicy")
@@ -146,7 +146,7 @@ def _desired_change_cause(before: int, after: int) -> str:
             f"to {after}.")
 
 
-@action("ess", "ModifyScalingGroup")
+@action("ess", "ModifyScalingGroup", resource=named_group)
 def modify_scaling_group(cloud: Cloud, req: Request) -> Doc:
     params = req.params
     group = get_group(cloud, params.str("ScalingGroupId", required=True))
@@ -191,7 +191,7 @@ def _check_own_configuration(cloud: Cloud, group: Doc, config_id: str) -> None:
                        f"does not belong to scaling group {group['ScalingGroupId']}.", 404)
 
 
-@action("ess", "EnableScalingGroup")
+@action("ess", "EnableScalingGroup", resource=named_group)
 def enable_scaling_group(cloud: Cloud, req: Request) -> Doc:
     group = get_group(cloud, req.params.str("ScalingGroupId", required=True))
     config_id = req.params.str("ActiveScalingConfigurationId") or group.get("ActiveScalingConfigurationId")
@@ -208,7 +208,7 @@ def enable_scaling_group(cloud: Cloud, req: Request) -> Doc:
     return {}
 
 
-@action("ess", "DisableScalingGroup")
+@action("ess", "DisableScalingGroup", resource=named_group)
 def disable_scaling_group(cloud: Cloud, req: Request) -> Doc:
     group = get_group(cloud, req.params.str("ScalingGroupId", required=True))
     if group["LifecycleState"] == "Deleting":
@@ -219,7 +219,7 @@ def disable_scaling_group(cloud: Cloud, req: Request) -> Doc:
     return {}
 
 
-@action("ess", "SetGroupDeletionProtection")
+@action("ess", "SetGroupDeletionProtection", resource=named_group)
 def set_group_deletion_protection(cloud: Cloud, req: Request) -> Doc:
     group = get_group(cloud, req.params.str("ScalingGroupId", required=True))
     protection = req.params.bool("GroupDeletionProtection")
@@ -229,7 +229,7 @@ def set_group_deletion_protection(cloud: Cloud, req: Request) -> Doc:
     return {}
 
 
-@action("ess", "DeleteScalingGroup")
+@action("ess", "DeleteScalingGroup", resource=named_group)
 def delete_scaling_group(cloud: Cloud, req: Request) -> Doc:
     group = get_group(cloud, req.params.str("ScalingGroupId", required=True))
     group_id = group["ScalingGroupId"]

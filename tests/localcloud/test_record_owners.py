@@ -22,6 +22,8 @@ OWNERS = {
     "scaling_group": "scaling_groups.py",
     "scaling_configuration": "scaling_groups.py",
     "scaling_activity": "scaling_groups.py",
+    "lifecycle_hook": "lifecycle_hooks.py",
+    "lifecycle_action": "lifecycle_hooks.py",
     "access_key": "identities.py",
     "sts_credential": "identities.py",
     "ram_role": "identities.py",
