@@ -85,6 +85,15 @@ def check_bucket_name(name: str) -> None:
                           "hyphens, starting and ending with a letter or digit.")
 
 
+def training_agent_statements(region: str) -> list[dict[str, Any]]:
+    """What the training agent calls besides OSS: whether the instance holding its lease still exists.
+
+    DescribeInstances is authorized on `acs:ecs:<region>:<account>:instance/*` (it reads, and only
+    in the project's region).
+    """
+    return [{"Effect": "Allow", "Action": ["ecs:DescribeInstances"], "Resource": [f"acs:ecs:{region}:*:instance/*"]}]
+
+
 def oss_training_policy(bucket: str, read_prefixes: list[str], write_prefixes: list[str]) -> dict[str, Any]:
     """What a training instance needs on its bucket, and nothing else (the seed grants `oss:*`).
 

@@ -38,6 +38,17 @@ options:
         type: list
         elements: str
         default: [output/]
+  agent_access:
+    description:
+      - With O(oss_access), also allow what the training agent calls besides OSS, on its own resources
+        only - C(ecs:DescribeInstances) in the region, to tell whether the instance that holds the
+        training lease still exists.
+    type: dict
+    suboptions:
+      region:
+        description: The project's region.
+        type: str
+        required: true
   description:
     description: The description (set at creation; RAM cannot change it later).
     type: str
@@ -62,6 +73,8 @@ EXAMPLES = r"""
       bucket: ess-lora-deepseek7b-data
       read_prefixes: [DeepSeek-R1-Distill-Qwen-7B/, alpaca-gpt4-data-zh/, alpaca-gpt4-data-en/, self-cognition/]
       write_prefixes: [output/]
+    agent_access:
+      region: cn-hangzhou
 
 - name: Create a policy from a document
   alicloud_ram_policy:
@@ -94,6 +107,7 @@ from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy
     oss_training_policy,
     parse_policy,
     same_policy,
+    training_agent_statements,
 )
 
 MISSING = ("EntityNotExist.Policy",)
@@ -111,7 +125,12 @@ def get_policy(module: AlicloudModule, name: str) -> dict[str, Any] | None:
 def wanted_document(params: dict[str, Any]) -> dict[str, Any]:
     if params.get("oss_access"):
         access = params["oss_access"]
-        return oss_training_policy(access["bucket"], access["read_prefixes"], access["write_prefixes"])
+        document = oss_training_policy(access["bucket"], access["read_prefixes"], access["write_prefixes"])
+        if params.get("agent_access"):
+            document["Statement"] += training_agent_statements(params["agent_access"]["region"])
+        return document
+    if params.get("agent_access"):
+        raise PolicyError("agent_access goes with oss_access (it adds to the generated document).")
     if params.get("policy_document") is None:
         raise PolicyError("Give policy_document or oss_access.")
     return parse_policy(params["policy_document"])
@@ -166,6 +185,7 @@ def main() -> None:
                 read_prefixes=dict(type="list", elements="str", default=[]),
                 write_prefixes=dict(type="list", elements="str", default=["output/"]),
             )),
+            agent_access=dict(type="dict", options=dict(region=dict(type="str", required=True))),
             description=dict(type="str"),
             force=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 
 from localcloud.backends.containers import podman_usable
 
+from ..adapters import final_adapter, read_safetensors
 from .conftest import PROJECT, run_playbook
 from .test_teardown import NOTHING, project_resources
 
@@ -33,22 +33,6 @@ CHAOS = [
     "release",
     {"action": "reclaim", "notice": 60, "spot_outage": True},
 ]
-
-
-def read_safetensors(path: Path) -> dict[str, tuple[str, list[int], bytes]]:
-    """Each tensor of a safetensors file as (dtype, shape, raw bytes): equal bytes, equal tensors.
-
-    The format is an 8-byte little-endian header length, a JSON header and the data; reading it
-    here keeps the test process free of torch (the training stack lives in its own venv).
-    """
-    data = path.read_bytes()
-    (header_length,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + header_length])
-    body = data[8 + header_length:]
-    return {
-        name: (info["dtype"], info["shape"], body[info["data_offsets"][0]:info["data_offsets"][1]])
-        for name, info in header.items() if name != "__metadata__"
-    }
 
 
 def free_vswitch_cidrs(count: int = 2) -> list[str]:
@@ -117,19 +101,15 @@ def start_uninterrupted(cloud, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     for name in os.listdir(bucket):
         if name != "output":
             os.symlink(bucket / name, tmp_path / "reference" / name)
+    # On the host: no metadata service (spot notices) and no lease (the group's instances hold it).
     rebased.update(swift=str(venv / "bin" / "swift"), python=str(venv / "bin" / "python"),
-                   log_dir=str(tmp_path / "reference-log"))
+                   log_dir=str(tmp_path / "reference-log"), notice_poll_interval=0, lease_bucket=None)
     path = tmp_path / "reference.json"
     path.write_text(json.dumps(rebased))
     log = open(tmp_path / "reference-agent.log", "wb")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen([str(venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(path)],
                                stdout=log, stderr=subprocess.STDOUT)
     return process, tmp_path / "reference" / "output"
-
-
-def final_adapter(output: Path) -> Path:
-    final = max(output.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return final / "adapter_model.safetensors"
 
 
 def current_instance(cloud) -> str:

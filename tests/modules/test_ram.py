@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 
+import oss2
+import pytest
+from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_sts20150401 import models as sts_models
+from alibabacloud_tea_openapi.exceptions import ClientException
 
+from ..localcloud.oss_support import Keys, oss2_bucket, root_keys, unique
 from .conftest import task
 
 ROLE, POLICY = "it-ram-role", "it-ram-oss"
@@ -64,6 +70,40 @@ def test_generated_policy_is_least_privilege(playbook):
     assert "oss:*" not in actions and "oss:PutObject" in actions
     writes = next(s for s in document["Statement"] if "oss:PutObject" in s["Action"])
     assert writes["Resource"] == ["acs:oss:*:*:it-ram-bucket/output/*"]
+
+
+def test_the_generated_policy_lets_the_training_agent_do_its_work_and_nothing_more(playbook, localcloud):
+    """With the role's STS credentials: the lease and DescribeInstances work; other writes and calls are denied."""
+    bucket, name = unique("it-ram-agent"), unique("it-ram-agent")
+    oss2_bucket(localcloud, root_keys(localcloud), bucket).create_bucket()
+    uid = localcloud.client("sts").get_caller_identity().body.account_id
+    trust = {"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
+                                            "Principal": {"RAM": [f"acs:ram::{uid}:root"]}}]}
+    ram = localcloud.client("ram")
+    role = ram.create_role(ram_models.CreateRoleRequest(role_name=name, assume_role_policy_document=json.dumps(
+        trust))).body.role
+    run = playbook([
+        task("policy", "alicloud_ram_policy", {"name": name, "agent_access": {"region": localcloud.region},
+                                               "oss_access": {**ACCESS, "bucket": bucket}}),
+        task("attach", "alicloud_ram_policy_attachment", {"role_name": name, "policy_name": name}),
+        task("agent access alone", "alicloud_ram_policy", {"name": f"{name}-x", "agent_access": {"region": "x"},
+                                                           "policy_document": "{}"}, ignore_errors=True),
+    ])
+    assert run["attach"]["changed"], run.output[-3000:]
+    assert "goes with oss_access" in run["agent access alone"]["msg"]
+    creds = localcloud.client("sts").assume_role(sts_models.AssumeRoleRequest(
+        role_arn=role.arn, role_session_name="agent")).body.credentials
+    keys = Keys(creds.access_key_id, creds.access_key_secret, creds.security_token)
+    ecs = localcloud.client("ecs", keys.access_key_id, keys.access_key_secret, keys.security_token)
+    assert ecs.describe_instances(ecs_models.DescribeInstancesRequest(region_id=localcloud.region)).body is not None
+    with pytest.raises(ClientException) as denied:
+        ecs.delete_instance(ecs_models.DeleteInstanceRequest(instance_id="i-anyone", force=True))
+    assert denied.value.code == "Forbidden.RAM"
+    lease = oss2_bucket(localcloud, keys, bucket)
+    lease.put_object("output/.train-lease", b"{}", headers={"x-oss-forbid-overwrite": "true"})
+    lease.delete_object("output/.train-lease")
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        lease.put_object("model/.train-lease", b"{}")
 
 
 def test_unparsable_policy_fails_before_anything_is_created(playbook, localcloud):

@@ -100,6 +100,8 @@ def agent_config(train_venv: Path, workload: Path, output_dir: Path, **overrides
         "python": str(train_venv / "bin" / "python"),
         "log_dir": str(output_dir.parent / "train-service-log"),
         "manifest_interval": 1.0,
+        # No metadata service here; the notice tests give their own (metadata_url).
+        "notice_poll_interval": 0,
         "arguments": {
             "model": str(workload / "tiny-qwen2"), "model_type": "qwen2", "template": "deepseek_r1",
             "tuner_type": "lora",

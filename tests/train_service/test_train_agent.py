@@ -137,8 +137,8 @@ def test_no_valid_checkpoint_starts_a_new_training(agent: ModuleType, output_cop
 
 
 @pytest.mark.parametrize(("major", "present", "absent"), [
-    (3, ["--train_type", "--overwrite_output_dir"], ["--tuner_type"]),
-    (4, ["--tuner_type"], ["--train_type", "--overwrite_output_dir"]),
+    (3, ["--train_type", "--overwrite_output_dir"], ["--tuner_type", "--callbacks"]),
+    (4, ["--tuner_type", "--callbacks"], ["--train_type", "--overwrite_output_dir"]),
 ])
 def test_argument_names_follow_the_installed_ms_swift(agent: ModuleType, tmp_path: Path, major: int,
                                                       present: list[str], absent: list[str]) -> None:
@@ -155,6 +155,8 @@ def test_argument_names_follow_the_installed_ms_swift(agent: ModuleType, tmp_pat
     assert command[command.index("--dataset") + 1:command.index("--dataset") + 3] == ["a#500", "b#500"]
     assert command[-2:] == ["--resume_from_checkpoint", str(tmp_path / "output" / "checkpoint-10")]
     assert command[command.index("--torch_dtype") + 1] == "bfloat16"
+    if major == 4:
+        assert command[command.index("--callbacks") + 1] == "graceful_exit"
 
 
 def test_without_a_gpu_the_cpu_dtype_replaces_bf16(agent: ModuleType, tmp_path: Path) -> None:

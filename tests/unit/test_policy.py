@@ -9,6 +9,7 @@ from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy
     oss_training_policy,
     parse_policy,
     same_policy,
+    training_agent_statements,
     trust_policy,
 )
 
@@ -23,6 +24,12 @@ def test_training_policy_reads_model_and_data_and_writes_only_the_output():
     writes = by_action[("oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload", "oss:ListParts")]
     assert writes == ["acs:oss:*:*:ess-data/output/*"]
     assert all("oss:*" not in s["Action"] for s in policy["Statement"])
+
+
+def test_the_agent_may_only_read_instances_of_its_region():
+    (statement,) = training_agent_statements("cn-hangzhou")
+    assert statement == {"Effect": "Allow", "Action": ["ecs:DescribeInstances"],
+                         "Resource": ["acs:ecs:cn-hangzhou:*:instance/*"]}
 
 
 def test_training_policy_needs_a_prefix_and_a_valid_bucket():

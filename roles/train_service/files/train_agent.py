@@ -3,8 +3,9 @@
 
 Started at boot by train.service, after the bucket is mounted:
 
-1. Training complete (the last line of logging.jsonl names `last_model_checkpoint`, or the agent's
-   completion marker is there): exit 0 and do nothing else.
+1. Training complete (the agent's completion marker is there, or the last line of logging.jsonl
+   names `last_model_checkpoint` *and* that checkpoint's trainer state reached `max_steps`: a
+   graceful stop writes the same line): exit 0 and do nothing else.
 2. Otherwise pick the newest *valid* checkpoint by global step (not by mtime). A checkpoint is valid
    when trainer_state.json parses and its global_step matches the directory, the weights, optimizer
    and scheduler files are complete (format checks; loaded with torch/safetensors when importable)
@@ -13,7 +14,11 @@ Started at boot by train.service, after the bucket is mounted:
 3. Run `swift sft` with the configured arguments, `--resume_from_checkpoint` when there is a
    checkpoint, with the argument names of the installed ms-swift (3.x `--train_type`, 4.x
    `--tuner_type`). While it runs, every finished checkpoint gets its manifest.
-4. Log to /root/train-service-log/train.log and train_error.log (as the recipe does) and to
+4. Stop gracefully on a spot reclaim notice (the metadata service's
+   `instance/spot/termination-time`), on SIGTERM (`systemctl stop`, a shutdown) or SIGINT: ms-swift 4's
+   `graceful_exit` callback saves a checkpoint at the end of the step in progress and stops; the agent
+   writes its manifest, checks it and exits 0 without marking training complete.
+5. Log to /root/train-service-log/train.log and train_error.log (as the recipe does) and to
    stdout/stderr, which systemd sends to the journal.
 
 Standard library only: it runs with the system python3 or the training environment's python.
@@ -22,6 +27,7 @@ Standard library only: it runs with the system python3 or the training environme
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -32,12 +38,31 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+# train_cloud.py is installed beside the agent.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_cloud import (
+    METADATA_URL,
+    CloudError,
+    Keys,
+    Lease,
+    Metadata,
+    OssClient,
+    RoleCredentials,
+    RpcClient,
+    ScaleIn,
+    StaticCredentials,
+    instance_exists,
+    scaling_group_of,
+)
 
 LOG = logging.getLogger("train-agent")
 
@@ -55,6 +80,19 @@ FRESH_MARK = "no valid checkpoint"
 STEP_KEY = "global_step/max_steps"
 STEP_RE = re.compile(r"""['"]""" + STEP_KEY + r"""['"]: ['"](?P<step>\d+)/(?P<max>\d+)['"]""")
 TRAINER_STATE = "trainer_state.json"
+STOPPED_MARK = "stopped gracefully"
+LEASE_MARK = "holding the training lease"
+LEASE_WAIT_MARK = "waiting for the training lease"
+SCALE_IN_MARK = "Removing:Wait"
+# How often a waiting agent looks at the lease (a GET): the handover takes at most this long.
+LEASE_POLL = 1.0
+# ms-swift 4's graceful_exit callback (swift/utils/shutdown_manager.py) stops at the end of a step, after
+# a save, when this file exists; a signal would reach only the `swift` launcher, not its trainer child.
+SWIFT_STOP_FILE = Path("/tmp/stop")
+NOTICE_PATH = "instance/spot/termination-time"
+# The ms-swift 4 plugin that lets a trainer load while the agent waits for the lease (installed beside).
+HANDOVER_PLUGIN = Path(__file__).resolve().parent / "train_handover.py"
+GO_FILE_ENV = "TRAIN_AGENT_GO_FILE"
 # What a resumable checkpoint needs besides its weights (Hugging Face Trainer's file names).
 REQUIRED_STATE_FILES = ("optimizer.pt", "scheduler.pt")
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin")
@@ -90,6 +128,19 @@ class Config:
     require_manifest: bool = False
     load_with_torch: bool = True
     manifest_interval: float = 5.0
+    # How often the spot reclaim notice is polled (seconds; 0 does not watch it).
+    notice_poll_interval: float = 2.0
+    metadata_url: str = METADATA_URL
+    # One trainer per output directory (train_cloud.Lease): the lease object's bucket and key, the
+    # bucket's endpoint, and where the instance reaches the RPC APIs. No bucket, no lease.
+    lease_bucket: str | None = None
+    lease_key: str = "output/.train-lease"
+    oss_endpoint: str | None = None
+    api_endpoint: str = "https://{product}-vpc.{region}.aliyuncs.com"
+    lease_expiry: float = 60.0
+    lease_heartbeat: float = 10.0
+    # How often the agent looks whether its scaling group is removing it (0 does not look).
+    scale_in_poll_interval: float = 5.0
 
     @classmethod
     def load(cls, path: Path) -> Config:
@@ -126,23 +177,49 @@ def last_line(path: Path) -> str:
     return lines[-1].decode("utf-8", "replace") if lines else ""
 
 
+def final_summary(output_dir: Path) -> dict[str, Any] | None:
+    """The end-of-training line of logging.jsonl, or None when its last line is not one.
+
+    ms-swift appends it whenever the trainer stops, also after a graceful stop half-way: whether
+    training is over is decided from the trainer state of the checkpoint it names.
+    """
+    line = last_line(output_dir / "logging.jsonl")
+    if "last_model_checkpoint" not in line:
+        return None
+    try:
+        summary = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return summary if isinstance(summary, dict) and summary.get("last_model_checkpoint") else None
+
+
+def trainer_progress(checkpoint: Path) -> tuple[int, int] | None:
+    """(global_step, max_steps) of a checkpoint's trainer state; None when it cannot be read."""
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE).read_text())
+        return int(state["global_step"]), int(state["max_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def completion(output_dir: Path) -> str | None:
     """Why training counts as complete, or None when it does not."""
     marker = output_dir / COMPLETE_MARKER
     if marker.is_file():
         return f"completion marker {marker}"
-    line = last_line(output_dir / "logging.jsonl")
-    if "last_model_checkpoint" in line:
-        return f"{output_dir / 'logging.jsonl'} names last_model_checkpoint"
-    return None
+    summary = final_summary(output_dir)
+    if summary is None:
+        return None
+    # The path was written on the instance that trained; the checkpoint is in this output directory.
+    progress = trainer_progress(output_dir / Path(summary["last_model_checkpoint"]).name)
+    if progress is None or progress[0] < progress[1]:
+        return None
+    return (f"{output_dir / 'logging.jsonl'} names last_model_checkpoint at global step {progress[0]} "
+            f"of {progress[1]}")
 
 
 def write_completion_marker(output_dir: Path) -> None:
-    line = last_line(output_dir / "logging.jsonl")
-    try:
-        summary = json.loads(line)
-    except json.JSONDecodeError:
-        summary = {}
+    summary = final_summary(output_dir) or {}
     record = {key: summary.get(key) for key in ("last_model_checkpoint", "best_model_checkpoint", "global_step")}
     record["completed_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     atomic_write(output_dir / COMPLETE_MARKER, json.dumps(record, indent=2) + "\n")
@@ -368,6 +445,297 @@ class ManifestWriter:
             LOG.info("manifest written for %s", directory.name)
 
 
+# --------------------------------------------------------------------------- graceful stop
+
+class GracefulStop:
+    """Asks the running trainer, once, to save a checkpoint at the end of its step and stop."""
+
+    def __init__(self, stop_file: Path = SWIFT_STOP_FILE) -> None:
+        self.stop_file = stop_file
+        self.reason: str | None = None
+        self.graceful = True  # False where ms-swift cannot save on request (3.x): the trainer is killed
+        self.process: subprocess.Popen[str] | None = None
+        self.requested = threading.Event()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """A stop file left by an earlier run would stop the next trainer at its first step."""
+        self.stop_file.unlink(missing_ok=True)
+
+    def request(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is not None:
+                LOG.info("%s: already stopping (%s)", reason, self.reason)
+                return
+            self.reason = reason
+            self.requested.set()
+        if self.graceful:
+            LOG.info("%s: asking swift to save a checkpoint at the end of this step and stop", reason)
+        else:
+            LOG.warning("%s: this ms-swift cannot save on request; stopping it loses the steps since the last "
+                        "checkpoint", reason)
+        self.signal_trainer()
+
+    def signal_trainer(self) -> None:
+        """The stop file for ms-swift 4 (it may start after this); a kill where ms-swift cannot save."""
+        if not self.graceful:
+            if self.process is not None:
+                kill_tree(self.process.pid)
+            return
+        try:
+            self.stop_file.touch()
+        except OSError as exc:
+            LOG.error("cannot write %s (%s): swift will not stop by itself", self.stop_file, exc)
+
+    def abort(self, reason: str) -> None:
+        """Stop the trainer at once, without a save: another instance trains into this output now."""
+        with self._lock:
+            self.reason = reason
+            self.requested.set()
+        LOG.error("%s: stopping swift without a save", reason)
+        if self.process is not None:
+            kill_tree(self.process.pid)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and its descendants (`swift` runs its trainer as a child)."""
+    def children(parent: int) -> list[int]:
+        found = []
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                found += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+        return found
+
+    doomed, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        doomed.append(current)
+        pending += children(current)
+    for target in doomed:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+
+
+class NoticeWatcher:
+    """Polls the metadata service for a spot reclaim notice (404: no notice)."""
+
+    def __init__(self, metadata: Metadata, interval: float, stop: GracefulStop) -> None:
+        self.metadata = metadata
+        self.interval = interval
+        self.graceful_stop = stop
+        self._unreadable_logged = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="spot-notice", daemon=True)
+
+    def start(self) -> None:
+        """Look once now (a notice may already be there), then every `interval` seconds."""
+        if self.interval > 0 and not self.poll():
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def poll(self) -> bool:
+        """Check for a notice; on one, ask for the graceful stop. True when one was seen."""
+        try:
+            when = self.metadata.get(NOTICE_PATH)
+        except (OSError, ValueError) as exc:  # urllib's errors are OSErrors
+            if not self._unreadable_logged:
+                LOG.warning("cannot read spot notices at %s (%s); retrying every %gs", self.metadata.base_url, exc,
+                            self.interval)
+                self._unreadable_logged = True
+            return False
+        if when:
+            self.graceful_stop.request(f"spot reclaim notice (the instance terminates at {when})")
+        return bool(when)
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            if self.poll():
+                return
+
+
+class ScaleInWatcher:
+    """Watches for the group's scale-in of this instance (Removing:Wait at a SCALE_IN lifecycle hook).
+
+    On it, a graceful stop; once the agent has handed over, `complete()` lets the removal go on.
+    """
+
+    def __init__(self, instance: Instance | None, interval: float, stop: GracefulStop) -> None:
+        self.instance, self.interval, self.graceful_stop = instance, interval, stop
+        self.scale_in: ScaleIn | None = None
+        self.seen = False
+        self._complained = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scale-in", daemon=True)
+
+    def start(self) -> None:
+        if self.instance is not None and self.interval > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _complain(self, exc: Exception) -> None:
+        if not self._complained:
+            LOG.warning("cannot read this instance's scaling state (%s); retrying every %gs", exc, self.interval)
+            self._complained = True
+
+    def poll(self) -> bool:
+        """True once the group holds this instance in Removing:Wait (and the stop is asked for)."""
+        instance = self.instance
+        try:
+            if self.scale_in is None:
+                group_id = scaling_group_of(instance.ecs, instance.region, instance.instance_id)
+                if group_id is None:
+                    LOG.info("this instance is in no scaling group: no scale-in to watch")
+                    self._done.set()
+                    return False
+                self.scale_in = ScaleIn(instance.ess, instance.region, group_id, instance.instance_id)
+            if not self.scale_in.waiting():
+                return False
+        except (CloudError, OSError, ValueError) as exc:
+            self._complain(exc)
+            return False
+        self.seen = True
+        self.graceful_stop.request(f"scale-in ({SCALE_IN_MARK} in scaling group {self.scale_in.group_id})")
+        return True
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            if self.poll():
+                return
+            self._done.wait(self.interval)
+
+    def complete(self) -> None:
+        """After the handover: complete this instance's lifecycle actions, so the group removes it now."""
+        if not self.seen or self.scale_in is None:
+            return
+        try:
+            count = self.scale_in.complete()
+        except (CloudError, OSError) as exc:
+            LOG.warning("completing the lifecycle action failed (%s); the hook's timeout ends the wait", exc)
+            return
+        LOG.info("%d lifecycle action(s) completed (CONTINUE): the group removes this instance now", count)
+
+
+# --------------------------------------------------------------------------- the lease
+
+@dataclass
+class Instance:
+    """The instance the agent runs on, and its clients for the cloud (its RAM role's credentials)."""
+
+    instance_id: str
+    region: str
+    ecs: RpcClient
+    ess: RpcClient
+    credentials: StaticCredentials | RoleCredentials
+
+
+def this_instance(config: Config, metadata: Metadata) -> Instance | None:
+    """The instance, where the agent talks to the cloud (a lease is configured); None elsewhere."""
+    if not config.lease_bucket:
+        return None
+    if not config.oss_endpoint:
+        raise AgentError("lease_bucket is set but oss_endpoint is not; re-apply the train_service role")
+    env_keys = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID"), os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    credentials = (StaticCredentials(Keys(env_keys[0], env_keys[1], os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN")))
+                   if all(env_keys) else RoleCredentials(metadata))
+    try:
+        instance_id, region = metadata.get("instance-id"), metadata.get("region-id")
+    except OSError as exc:
+        raise AgentError(f"the lease needs this instance's id and region, and the metadata service at "
+                         f"{metadata.base_url} does not answer ({exc})") from exc
+    if not instance_id or not region:
+        raise AgentError(f"the metadata service at {metadata.base_url} gives no instance-id or region-id")
+    return Instance(instance_id, region,
+                    RpcClient(config.api_endpoint.format(product="ecs", region=region), "2014-05-26", credentials),
+                    RpcClient(config.api_endpoint.format(product="ess", region=region), "2022-02-22", credentials),
+                    credentials)
+
+
+def make_lease(config: Config, instance: Instance | None) -> Lease | None:
+    """The lease of this instance on the output directory; None when none is configured."""
+    if instance is None:
+        return None
+    return Lease(OssClient(config.oss_endpoint, config.lease_bucket, instance.credentials), config.lease_key,
+                 instance.instance_id, config.lease_expiry,
+                 lambda holder: instance_exists(instance.ecs, instance.region, holder))
+
+
+def hold_lease(lease: Lease, stop: GracefulStop, poll: float, alive: Callable[[], bool] = lambda: True) -> bool:
+    """Wait until this instance holds the lease, saying who holds it meanwhile; False when stopped first
+    (or when `alive` says the trainer that waits with it has died)."""
+    said = None
+    while not stop.requested.is_set() and alive():
+        try:
+            held, why = lease.try_acquire()
+        except (CloudError, OSError) as exc:
+            held, why = False, f"the lease object cannot be read or written ({exc})"
+        if held:
+            LOG.info("%s (%s): %s", LEASE_MARK, lease.holder, why)
+            return True
+        if why != said:
+            LOG.info("%s: %s", LEASE_WAIT_MARK, why)
+            said = why
+        stop.requested.wait(poll)
+    return False
+
+
+def give_back(lease: Lease | None) -> None:
+    """Hand the lease over (after a save that the next trainer resumes from, or at the end)."""
+    if lease is None:
+        return
+    try:
+        lease.release()
+    except (CloudError, OSError) as exc:
+        LOG.warning("giving the training lease back failed (%s); it expires in %gs", exc, lease.expiry)
+        return
+    LOG.info("training lease given back")
+
+
+class LeaseKeeper:
+    """Renews the lease while swift trains; stops swift at once when the lease is gone."""
+
+    def __init__(self, lease: Lease, interval: float, stop: GracefulStop) -> None:
+        self.lease, self.interval, self.graceful_stop = lease, interval, stop
+        self.lost = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        renewed = time.time()
+        while not self._done.wait(self.interval):
+            try:
+                if self.lease.renew():
+                    renewed = time.time()
+                    continue
+                reason = f"lost the training lease ({self.lease.holder_now() or 'nobody'} holds it now)"
+            except (CloudError, OSError) as exc:
+                if time.time() - renewed < self.lease.expiry / 2:
+                    LOG.warning("renewing the training lease failed (%s); retrying", exc)
+                    continue
+                reason = f"the training lease could not be renewed for {time.time() - renewed:.0f}s ({exc})"
+            self.lost = True
+            self.graceful_stop.abort(reason)
+            return
+
+
 # --------------------------------------------------------------------------- swift
 
 def swift_major(config: Config) -> int:
@@ -404,12 +772,23 @@ def format_value(value: Any) -> list[str]:
     return [str(value)]
 
 
-def swift_command(config: Config, major: int, resume_from: Path | None, gpu: bool) -> list[str]:
+def swift_command(config: Config, major: int, resume_from: Path | None, gpu: bool, warm: bool = False) -> list[str]:
+    """The `swift sft` command line; `warm` adds the plugin that waits for the agent's go (HANDOVER_PLUGIN)."""
     arguments = dict(config.arguments)
     if not gpu and config.cpu_torch_dtype and arguments.get("torch_dtype") not in (None, config.cpu_torch_dtype):
         LOG.info("no CUDA GPU: torch_dtype %s instead of %s", config.cpu_torch_dtype, arguments["torch_dtype"])
         arguments["torch_dtype"] = config.cpu_torch_dtype
     arguments["output_dir"] = str(config.output_dir)
+    if major >= 4:
+        # Saves and stops at the end of a step when the agent asks (GracefulStop).
+        callbacks = arguments.get("callbacks") or []
+        callbacks = [callbacks] if isinstance(callbacks, str) else list(callbacks)
+        wanted = ["graceful_exit", *(["train_agent_handover"] if warm else [])]
+        arguments["callbacks"] = callbacks + [name for name in wanted if name not in callbacks]
+        if warm:
+            plugins = arguments.get("external_plugins") or []
+            plugins = [plugins] if isinstance(plugins, str) else list(plugins)
+            arguments["external_plugins"] = [*plugins, str(HANDOVER_PLUGIN)]
     command = [config.swift, "sft"]
     for name, value in arguments.items():
         if value is None:
@@ -430,32 +809,63 @@ def pump(stream: TextIO, sinks: list[TextIO]) -> None:
             sink.flush()
 
 
-def run_swift(command: list[str], config: Config, out_log: TextIO, err_log: TextIO) -> int:
-    env = dict(os.environ)
-    env.update({key: str(value) for key, value in config.env.items()})
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    LOG.info("running: %s", " ".join(command))
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               errors="replace")
+class Swift:
+    """A running `swift sft`, its output copied to the logs and the journal."""
 
-    def forward(signum: int, _frame: Any) -> None:
-        # ms-swift's graceful_exit callback saves a checkpoint at the end of the step on SIGTERM.
-        LOG.info("signal %d: passing it to swift", signum)
-        process.send_signal(signum)
+    def __init__(self, command: list[str], config: Config, out_log: TextIO, err_log: TextIO, stop: GracefulStop,
+                 env: dict[str, str] | None = None) -> None:
+        environment = dict(os.environ)
+        environment.update({key: str(value) for key, value in config.env.items()})
+        environment.update(env or {})
+        environment.setdefault("PYTHONUNBUFFERED", "1")
+        LOG.info("running: %s", " ".join(command))
+        self.stop = stop
+        stop.clear()
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env=environment, errors="replace")
+        stop.process = self.process
+        if stop.requested.is_set():  # a stop that came while swift was being started
+            stop.signal_trainer()
+        self._pumps = [threading.Thread(target=pump, args=(self.process.stdout, [sys.stdout, out_log]), daemon=True),
+                       threading.Thread(target=pump, args=(self.process.stderr, [sys.stderr, err_log]), daemon=True)]
+        for thread in self._pumps:
+            thread.start()
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
-    pumps = [threading.Thread(target=pump, args=(process.stdout, [sys.stdout, out_log]), daemon=True),
-             threading.Thread(target=pump, args=(process.stderr, [sys.stderr, err_log]), daemon=True)]
-    for thread in pumps:
-        thread.start()
+    def wait(self) -> int:
+        try:
+            returncode = self.process.wait()
+        finally:
+            self.stop.clear()
+        for thread in self._pumps:
+            thread.join(timeout=10)
+        return returncode
+
+    def kill(self) -> int:
+        kill_tree(self.process.pid)
+        return self.wait()
+
+
+@contextlib.contextmanager
+def stop_requests(config: Config, metadata: Metadata, instance: Instance | None,
+                  stop: GracefulStop) -> Iterator[None]:
+    """While the agent waits for the lease or trains: SIGTERM, SIGINT, a spot notice and the group's scale-in
+    ask for a stop. A scale-in's lifecycle action is completed once the agent is done (it has handed over)."""
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.request(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+    notices = NoticeWatcher(metadata, config.notice_poll_interval, stop)
+    scale_in = ScaleInWatcher(instance, config.scale_in_poll_interval, stop)
+    notices.start()
+    scale_in.start()
     try:
-        returncode = process.wait()
+        yield
     finally:
+        notices.stop()
+        scale_in.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    for thread in pumps:
-        thread.join(timeout=10)
-    return returncode
+        scale_in.complete()
 
 
 # --------------------------------------------------------------------------- main
@@ -477,41 +887,137 @@ def setup_logging(log_dir: Path) -> tuple[TextIO, TextIO]:
     return out_log, err_log
 
 
-def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False) -> int:
+def already_complete(config: Config, dry_run: bool) -> bool:
     reason = completion(config.output_dir)
-    if reason:
-        LOG.info("training already complete (%s); nothing to do", reason)
-        if not dry_run and not (config.output_dir / COMPLETE_MARKER).is_file():
-            # The last run was stopped between the end of swift and its marker: record it now.
-            write_completion_marker(config.output_dir)
-            LOG.info("completion marker written")
+    if not reason:
+        return False
+    LOG.info("training already complete (%s); nothing to do", reason)
+    if not dry_run and not (config.output_dir / COMPLETE_MARKER).is_file():
+        # The last run was stopped between the end of swift and its marker: record it now.
+        write_completion_marker(config.output_dir)
+        LOG.info("completion marker written")
+    return True
+
+
+def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False) -> int:
+    if already_complete(config, dry_run):
         return 0
     if not config.output_dir.parent.is_dir():
         raise AgentError(f"{config.output_dir.parent} does not exist: is the bucket mounted?")
     config.output_dir.mkdir(parents=True, exist_ok=True)
+    major = swift_major(config)
+    if dry_run:
+        print(json.dumps(swift_command(config, major, newest_valid_checkpoint(config), has_cuda_gpu())))
+        return 0
+    metadata = Metadata(config.metadata_url)
+    instance = this_instance(config, metadata)
+    lease = make_lease(config, instance)
+    stop = GracefulStop()
+    stop.graceful = major >= 4
+    with stop_requests(config, metadata, instance, stop):
+        if lease is None:
+            return train(config, start_cold(config, major, out_log, err_log, stop), None, stop)
+        if major >= 4:
+            swift = start_warm(config, major, lease, out_log, err_log, stop)
+        else:
+            swift = start_cold(config, major, out_log, err_log, stop) if take_lease(config, lease, stop) else 0
+        return swift if isinstance(swift, int) else train(config, swift, lease, stop)
+
+
+def take_lease(config: Config, lease: Lease, stop: GracefulStop, alive: Callable[[], bool] = lambda: True) -> bool:
+    """Hold the lease, unless a stop comes first or training turns out complete (then give it back)."""
+    if not hold_lease(lease, stop, LEASE_POLL, alive):
+        LOG.info("%s on %s while waiting for the training lease", STOPPED_MARK, stop.reason or "the trainer's exit")
+        return False
+    # Checked again once the lease is held: the instance that handed it over may have finished.
+    if already_complete(config, dry_run=False):
+        give_back(lease)
+        return False
+    return True
+
+
+def start_cold(config: Config, major: int, out_log: TextIO, err_log: TextIO, stop: GracefulStop) -> Swift:
+    """swift sft from the newest valid checkpoint (chosen now: the agent holds the lease, if there is one)."""
     resume_from = newest_valid_checkpoint(config)
     if resume_from is None:
         LOG.info("%s: starting a new training", FRESH_MARK)
-    major = swift_major(config)
-    command = swift_command(config, major, resume_from, has_cuda_gpu())
-    if dry_run:
-        print(json.dumps(command))
+    return Swift(swift_command(config, major, resume_from, has_cuda_gpu()), config, out_log, err_log, stop)
+
+
+def start_warm(config: Config, major: int, lease: Lease, out_log: TextIO, err_log: TextIO,
+               stop: GracefulStop) -> Swift | int:
+    """Start swift at once and let it load while the agent waits for the lease; then tell it where to resume.
+
+    The checkpoint is chosen once the lease is held, when the instance that handed it over has saved.
+    Without the lease: the agent's exit code (swift's own when it died while loading).
+    """
+    go_file = Path(tempfile.mkdtemp(prefix="train-agent-")) / "go.json"
+    swift = Swift(swift_command(config, major, None, has_cuda_gpu(), warm=True), config, out_log, err_log, stop,
+                  env={GO_FILE_ENV: str(go_file)})
+    if not take_lease(config, lease, stop, alive=lambda: swift.process.poll() is None):
+        died = swift.process.poll()
+        swift.kill()
+        if died:
+            LOG.error("swift sft exited with %d while loading; the next start tries again", died)
+            return died if died > 0 else 1
         return 0
+    resume_from = newest_valid_checkpoint(config)
+    if resume_from is None:
+        LOG.info("%s: starting a new training", FRESH_MARK)
+    atomic_write(go_file, json.dumps({"resume_from": str(resume_from) if resume_from else None}) + "\n")
+    return swift
+
+
+def train(config: Config, swift: Swift, lease: Lease | None, stop: GracefulStop) -> int:
+    """Keep the lease and write manifests while swift trains; then record how it ended."""
+    keeper = LeaseKeeper(lease, config.lease_heartbeat, stop) if lease is not None else None
     manifests = ManifestWriter(config.output_dir, config.manifest_interval)
     manifests.start()
+    if keeper is not None:
+        keeper.start()
     try:
-        returncode = run_swift(command, config, out_log, err_log)
+        returncode = swift.wait()
     finally:
+        if keeper is not None:
+            keeper.stop()
         manifests.stop()
-    if returncode != 0:
+    if keeper is not None and keeper.lost:
+        LOG.error("%s; the instance that holds the training lease trains now", stop.reason)
+        return 0
+    reason = completion(config.output_dir) if returncode == 0 else None
+    if reason:
+        write_completion_marker(config.output_dir)
+        LOG.info("training complete (%s)", reason)
+        code = 0
+    elif stop.reason is not None:
+        code = stopped(config, stop.reason, returncode)
+    elif returncode != 0:
+        # The lease stays: this instance restarts the training (or its heartbeat expires).
         LOG.error("swift sft exited with %d; the next start resumes from the newest valid checkpoint", returncode)
         return returncode
-    if "last_model_checkpoint" in last_line(config.output_dir / "logging.jsonl"):
-        write_completion_marker(config.output_dir)
-        LOG.info("training complete")
     else:
-        LOG.warning("swift sft exited 0 but logging.jsonl does not record the end of training "
-                    "(stopped early on a signal?); the next start resumes")
+        LOG.warning("swift sft exited 0 but training has not reached its last step (stopped from outside?); "
+                    "the next start resumes")
+        code = 0
+    give_back(lease)
+    return code
+
+
+def stopped(config: Config, reason: str, returncode: int) -> int:
+    """After a graceful stop: say which checkpoint the next trainer resumes from, and that it is valid."""
+    found = checkpoints(config.output_dir)
+    if not found:
+        LOG.warning("%s on %s before the first checkpoint; the next start begins anew", STOPPED_MARK, reason)
+        return 0
+    step, directory = found[0]
+    problem = check_checkpoint(directory, step, config)
+    if problem is not None or returncode != 0:
+        LOG.error("stopping on %s: swift exited with %d and %s is not valid (%s); the next start resumes from the "
+                  "newest valid checkpoint", reason, returncode, directory, problem or "its save was cut short")
+        return returncode if returncode > 0 else 1
+    progress = trainer_progress(directory)
+    LOG.info("%s on %s: %s is valid (global step %d of %s); training is not complete", STOPPED_MARK, reason,
+             directory, step, progress[1] if progress else "?")
     return 0
 
 

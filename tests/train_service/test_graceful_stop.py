@@ -1,0 +1,374 @@
+"""A graceful stop: a spot reclaim notice or SIGTERM has ms-swift save at the end of its step and stop.
+
+The notice comes from a metadata service on localhost that speaks ECS's token flow; the training is
+the real `swift sft` of the tiny model, whose output is compared with the uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import secrets
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from alibabacloud_ess20220222 import models as ess_models
+
+from ..adapters import final_adapter, read_safetensors
+from ..localcloud import ecs_support, ess_support
+from ..localcloud.oss_support import oss2_bucket, root_keys, unique
+from ..polling import wait_for
+from .conftest import FILES, SAVE_STEPS, TOTAL_STEPS, agent_config
+
+pytestmark = pytest.mark.slow
+
+TERMINATES_AT = "2026-12-01T15:00:00Z"
+
+
+class MetadataService(http.server.ThreadingHTTPServer):
+    """ECS's metadata service as far as the notice goes: tokens, then termination-time (404 without a notice)."""
+
+    def __init__(self, notice_path: str, entries: dict[str, str] | None = None) -> None:
+        super().__init__(("127.0.0.1", 0), MetadataHandler)
+        self.notice_path = notice_path
+        self.notice: str | None = None
+        self.entries = {f"/latest/meta-data/{name}": value for name, value in (entries or {}).items()}
+        self.tokens: set[str] = set()
+        self.reads = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class MetadataHandler(http.server.BaseHTTPRequestHandler):
+    server: MetadataService
+
+    def do_PUT(self) -> None:
+        if self.path != "/latest/api/token" or not self.headers.get("X-aliyun-ecs-metadata-token-ttl-seconds"):
+            self.answer(400, "")
+            return
+        token = secrets.token_hex(16)
+        self.server.tokens.add(token)
+        self.answer(200, token)
+
+    def do_GET(self) -> None:
+        if self.headers.get("X-aliyun-ecs-metadata-token") not in self.server.tokens:
+            self.answer(401, "Unauthorized")
+        elif self.path == self.server.notice_path and self.server.notice:
+            self.server.reads += 1
+            self.answer(200, self.server.notice)
+        elif self.path in self.server.entries:
+            self.answer(200, self.server.entries[self.path])
+        else:
+            self.server.reads += 1
+            self.answer(404, "Not Found")
+
+    def answer(self, status: int, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+@pytest.fixture
+def metadata_service(agent: ModuleType) -> Iterator[Callable[..., MetadataService]]:
+    """Start metadata services (entries: instance-id, region-id, ...); stopped after the test."""
+    started: list[MetadataService] = []
+
+    def start(**entries: str) -> MetadataService:
+        service = MetadataService("/latest/meta-data/" + agent.NOTICE_PATH, entries)
+        threading.Thread(target=service.serve_forever, daemon=True).start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.shutdown()
+        service.server_close()
+
+
+@pytest.fixture
+def metadata(metadata_service: Callable[..., MetadataService]) -> MetadataService:
+    return metadata_service()
+
+
+def test_the_notice_is_read_with_a_token_and_a_refused_token_is_renewed(agent: ModuleType,
+                                                                        metadata: MetadataService) -> None:
+    stop = agent.GracefulStop(stop_file=Path("/nonexistent-dir/stop"))
+    watcher = agent.NoticeWatcher(agent.Metadata(metadata.url), 1.0, stop)
+    assert watcher.poll() is False
+    assert metadata.reads == 1
+    metadata.tokens.clear()  # the token expired
+    metadata.notice = TERMINATES_AT
+    assert watcher.metadata.get(agent.NOTICE_PATH) == TERMINATES_AT
+    assert watcher.poll() is True
+    assert stop.reason == f"spot reclaim notice (the instance terminates at {TERMINATES_AT})"
+
+
+def test_an_unreachable_metadata_service_is_not_a_notice(agent: ModuleType, tmp_path: Path) -> None:
+    stop = agent.GracefulStop(stop_file=tmp_path / "stop")
+    watcher = agent.NoticeWatcher(agent.Metadata("http://127.0.0.1:9"), 1.0, stop)  # the discard port: nothing listens
+    assert watcher.poll() is False
+    assert stop.reason is None
+    assert not (tmp_path / "stop").exists()
+
+
+def steps_in(output: Path, filters: ModuleType) -> list[int]:
+    try:
+        return filters.logging_steps((output / "logging.jsonl").read_text())
+    except FileNotFoundError:
+        return []
+
+
+Stopper = Callable[[subprocess.Popen[bytes]], None]
+
+
+def stop_during_training(command: list[str], output: Path, filters: ModuleType, stop: Stopper) -> int:
+    """Start the agent, call `stop(process)` two steps past the first periodic save; the agent's exit code."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: len(steps_in(output, filters)) >= SAVE_STEPS + 2, 600, interval=0.05,
+                 what=f"step {SAVE_STEPS + 2}")
+        stop(process)
+        return process.wait(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def saved_step(output: Path) -> int:
+    return max(int(path.name.split("-")[1]) for path in output.glob("checkpoint-*"))
+
+
+def assert_stopped_gracefully(agent: ModuleType, filters: ModuleType, output: Path, reason: str,
+                              log: Path | None = None) -> int:
+    """The trainer saved the step it stopped at, the checkpoint is valid, and training is not complete."""
+    newest = saved_step(output)
+    assert SAVE_STEPS + 2 <= newest < TOTAL_STEPS
+    assert steps_in(output, filters)[-1] == newest, "steps were trained after the last save"
+    # The trap: ms-swift writes its end-of-training line after a graceful stop too.
+    assert "last_model_checkpoint" in agent.last_line(output / "logging.jsonl")
+    assert agent.completion(output) is None
+    assert not (output / agent.COMPLETE_MARKER).exists()
+    assert (output / f"checkpoint-{newest}" / agent.MANIFEST_NAME).is_file()
+    assert agent.check_checkpoint(output / f"checkpoint-{newest}", newest, agent.Config(output_dir=output)) is None
+    assert not agent.SWIFT_STOP_FILE.exists()
+    text = (log or output.parent / "train-service-log" / "train.log").read_text()
+    assert f"{agent.STOPPED_MARK} on {reason}: {output / f'checkpoint-{newest}'} is valid" in text
+    return newest
+
+
+def test_a_reclaim_notice_saves_the_step_in_progress_and_the_resume_loses_nothing(
+        agent: ModuleType, filters: ModuleType, metadata: MetadataService, write_config, train_venv: Path,
+        trained: Path, tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    config = write_config(output, notice_poll_interval=0.1, metadata_url=metadata.url)
+    command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(config)]
+
+    def notice(_process: subprocess.Popen[bytes]) -> None:
+        metadata.notice = TERMINATES_AT
+
+    assert stop_during_training(command, output, filters, notice) == 0
+    newest = assert_stopped_gracefully(agent, filters, output, f"spot reclaim notice (the instance terminates at "
+                                                               f"{TERMINATES_AT})")
+
+    metadata.notice = None
+    log_before = len((tmp_path / "train-service-log" / "train.log").read_text())
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    start = filters.train_log_resume((tmp_path / "train-service-log" / "train.log").read_text()[log_before:])
+    assert (start["resumed_from"], start["first_step"]) == (newest, newest + 1)
+    assert json.loads((output / agent.COMPLETE_MARKER).read_text())["global_step"] == TOTAL_STEPS
+    (output / agent.COMPLETE_MARKER).unlink()
+    assert f"global step {TOTAL_STEPS} of {TOTAL_STEPS}" in agent.completion(output)
+    assert read_safetensors(final_adapter(output)) == read_safetensors(final_adapter(trained))
+
+
+def test_sigterm_is_a_graceful_stop_as_systemctl_stop_sends_it(agent: ModuleType, filters: ModuleType,
+                                                               write_config, train_venv: Path,
+                                                               tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    config = write_config(output)
+    command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(config)]
+    # KillMode=mixed: systemd signals the agent alone.
+    assert stop_during_training(command, output, filters, lambda process: process.send_signal(signal.SIGTERM)) == 0
+    assert_stopped_gracefully(agent, filters, output, "SIGTERM")
+
+
+SLOW_STEPS_PLUGIN = """
+import time
+
+from swift.callbacks.base import TrainerCallback
+from swift.callbacks.mapping import callbacks_map
+
+
+class SlowSteps(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        time.sleep(2.5)
+        return control
+
+
+callbacks_map["test_slow_steps"] = SlowSteps
+"""
+
+
+@dataclass
+class CloudAgent:
+    """The agent of one (localcloud) instance: its command, environment, metadata service and train.log."""
+
+    command: list[str]
+    env: dict[str, str]
+    metadata: MetadataService
+    log: Path
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def read_log(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+@dataclass
+class CloudAgents:
+    bucket: str  # the lease's
+    make: Callable[..., CloudAgent]  # (name, instance id, slow=False)
+
+
+@pytest.fixture
+def cloud_agents(metadata_service: Callable[..., MetadataService], write_config, train_venv: Path,
+                 workload: Path, localcloud: Any, tmp_path: Path) -> CloudAgents:
+    """Agents of localcloud instances that train into one output directory, with a lease on one bucket.
+
+    `slow=True` slows the instance's steps (a sleep after each, which leaves the arithmetic alone): the
+    tiny model trains a step in a fraction of a second, and another instance must load meanwhile.
+    """
+    bucket = unique("handover")
+    oss2_bucket(localcloud, root_keys(localcloud), bucket).create_bucket()
+    env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
+           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret}
+    slow_plugin = tmp_path / "slow_steps.py"
+    slow_plugin.write_text(SLOW_STEPS_PLUGIN)
+
+    def make(name: str, instance_id: str, slow: bool = False) -> CloudAgent:
+        metadata = metadata_service(**{"instance-id": instance_id, "region-id": localcloud.region})
+        arguments = dict(agent_config(train_venv, workload, tmp_path / "output")["arguments"])
+        if slow:
+            arguments.update(external_plugins=[str(slow_plugin)], callbacks=["test_slow_steps"])
+        config = write_config(tmp_path / "output", log_dir=str(tmp_path / f"log-{name}"), notice_poll_interval=0.1,
+                              arguments=arguments, metadata_url=metadata.url, lease_bucket=bucket,
+                              lease_key="output/.train-lease", oss_endpoint=localcloud.oss_endpoint,
+                              api_endpoint=f"http://{localcloud.endpoint}", lease_heartbeat=1, lease_expiry=30,
+                              scale_in_poll_interval=0.2)
+        path = config.rename(tmp_path / f"config-{name}.json")
+        command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(path)]
+        return CloudAgent(command, env, metadata, tmp_path / f"log-{name}" / "train.log")
+
+    return CloudAgents(bucket, make)
+
+
+def stop_all(*processes: subprocess.Popen[bytes] | None) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
+        agent: ModuleType, filters: ModuleType, cloud_agents: CloudAgents, trained: Path, localcloud: Any,
+        tmp_path: Path) -> None:
+    """The reclaimed instance trains until its notice; its replacement waits for the lease meanwhile."""
+    net = ecs_support.make_network(localcloud, cidr="172.16.10.0/24")
+    old_id, new_id = ecs_support.run(localcloud, net, amount=2)
+    output = tmp_path / "output"
+    agents = {"old": cloud_agents.make("old", old_id, slow=True), "new": cloud_agents.make("new", new_id)}
+    services = {name: item.metadata for name, item in agents.items()}
+    log = {name: item.log for name, item in agents.items()}
+
+    def read(path: Path) -> str:
+        return path.read_text() if path.exists() else ""
+
+    old = agents["old"].start()
+    new = None
+    try:
+        wait_for(lambda: len(steps_in(output, filters)) >= SAVE_STEPS + 2, 600, interval=0.05,
+                 what=f"step {SAVE_STEPS + 2} on the old instance")
+        new = agents["new"].start()
+        wait_for(lambda: f"{agent.LEASE_WAIT_MARK}: {old_id} holds the lease" in read(log["new"]), 120,
+                 what="the replacement to wait for the lease")
+        # Warm: the replacement's trainer has loaded the model and the datasets and waits for the go.
+        wait_for(lambda: "train-agent-handover: loaded" in read(log["new"]), 300, what="the replacement's trainer")
+        assert len(steps_in(output, filters)) < TOTAL_STEPS, "the old instance finished before the notice"
+        services["old"].notice = TERMINATES_AT
+        assert old.wait(timeout=300) == 0
+        assert new.wait(timeout=900) == 0
+    finally:
+        stop_all(old, new)
+
+    handed_over = saved_step(output)
+    assert f"{agent.STOPPED_MARK} on spot reclaim notice" in read(log["old"])
+    assert "training lease given back" in read(log["old"])
+    assert f"{agent.LEASE_MARK} ({new_id}): created the lease" in read(log["new"])
+    start = filters.train_log_resume(read(log["new"]))
+    assert start["resumed_from"] > SAVE_STEPS + 1
+    resumed_at = output / f"checkpoint-{start['resumed_from']}"
+    assert f"resume_from_checkpoint={resumed_at}" in read(log["new"])
+    # Every step trained once, in order: the replacement started where the reclaimed instance stopped.
+    assert steps_in(output, filters) == list(range(1, TOTAL_STEPS + 1))
+    assert handed_over == TOTAL_STEPS
+    assert read_safetensors(final_adapter(output)) == read_safetensors(final_adapter(trained))
+    assert oss2_bucket(localcloud, root_keys(localcloud), cloud_agents.bucket).object_exists(
+        "output/.train-lease") is False
+
+
+def test_a_warm_start_loads_the_handover_plugin_and_resumes_only_on_the_go(agent: ModuleType, tmp_path: Path) -> None:
+    config = agent.Config(output_dir=tmp_path, arguments={"callbacks": "early_stop"})
+    command = agent.swift_command(config, 4, None, gpu=True, warm=True)
+    assert command[command.index("--callbacks") + 1:command.index("--callbacks") + 4] == [
+        "early_stop", "graceful_exit", "train_agent_handover"]
+    assert command[command.index("--external_plugins") + 1] == str(FILES / "train_handover.py")
+    assert "--resume_from_checkpoint" not in command
+    assert "--external_plugins" not in agent.swift_command(config, 4, None, gpu=True)
+
+
+def test_a_scale_in_is_a_graceful_stop_whose_lifecycle_action_the_agent_completes(
+        agent: ModuleType, filters: ModuleType, cloud_agents: CloudAgents, localcloud: Any, tmp_path: Path) -> None:
+    """The group removes the training instance (a SCALE_IN hook holds it): it saves, hands over, then goes."""
+    zones = ["cn-hangzhou-i"]
+    ess = localcloud.client("ess")
+    net = ess_support.make_network(localcloud, zones)
+    group_id = ess_support.create_group(ess, localcloud, net, zones)
+    ess_support.enable(ess, localcloud, group_id, ess_support.create_configuration(ess, localcloud, net, group_id))
+    ess.create_lifecycle_hook(ess_models.CreateLifecycleHookRequest(
+        scaling_group_id=group_id, lifecycle_transition="SCALE_IN", heartbeat_timeout=21600,
+        lifecycle_hook_name="handover"))
+    ess_support.set_desired(ess, localcloud, group_id, 1)
+    (member,) = wait_for(lambda: ess_support.in_service(ess, localcloud, group_id), what="an instance in service")
+    output = tmp_path / "output"
+    trainer = cloud_agents.make("member", member.instance_id, slow=True)
+    process = trainer.start()
+    try:
+        wait_for(lambda: len(steps_in(output, filters)) >= SAVE_STEPS + 2, 600, interval=0.05,
+                 what=f"step {SAVE_STEPS + 2}")
+        ess_support.set_desired(ess, localcloud, group_id, 0)
+        assert process.wait(timeout=300) == 0
+    finally:
+        stop_all(process)
+    reason = f"scale-in (Removing:Wait in scaling group {group_id})"
+    assert_stopped_gracefully(agent, filters, output, reason, log=trainer.log)
+    assert "training lease given back" in trainer.read_log()
+    assert "1 lifecycle action(s) completed (CONTINUE)" in trainer.read_log()
+    wait_for(lambda: not ess_support.scaling_instances(ess, localcloud, group_id), what="the removal")

@@ -1,0 +1,188 @@
+"""The training lease and the agent's cloud client (train_cloud.py) against localcloud's OSS and ECS."""
+
+from __future__ import annotations
+
+import json
+import threading
+from types import ModuleType
+from typing import Any
+
+import oss2
+import pytest
+from alibabacloud_ecs20140526 import models as ecs_models
+from alibabacloud_ess20220222 import models as ess_models
+
+from ..localcloud import ecs_support, ess_support
+from ..localcloud.oss_support import allow, oss2_bucket, role_keys, root_keys, unique
+from .conftest import FILES, load_file
+
+KEY = "output/.train-lease"
+
+
+@pytest.fixture(scope="module")
+def cloud_client() -> ModuleType:
+    return load_file("train_cloud", FILES / "train_cloud.py")
+
+
+@pytest.fixture
+def bucket(localcloud: Any) -> str:
+    name = unique("lease")
+    oss2_bucket(localcloud, root_keys(localcloud), name).create_bucket()
+    return name
+
+
+def lease_for(cloud_client: ModuleType, localcloud: Any, bucket: str, holder: str, expiry: float = 60.0,
+              exists: Any = lambda _holder: True) -> Any:
+    keys = cloud_client.StaticCredentials(cloud_client.Keys(localcloud.access_key_id, localcloud.access_key_secret))
+    oss = cloud_client.OssClient(localcloud.oss_endpoint, bucket, keys)
+    return cloud_client.Lease(oss, KEY, holder, expiry, exists)
+
+
+def lease_record(localcloud: Any, bucket: str) -> dict[str, Any]:
+    return json.loads(oss2_bucket(localcloud, root_keys(localcloud), bucket).get_object(KEY).read())
+
+
+def test_one_instance_gets_the_lease_and_the_next_is_told_who_holds_it(cloud_client, localcloud, bucket) -> None:
+    first = lease_for(cloud_client, localcloud, bucket, "i-first")
+    second = lease_for(cloud_client, localcloud, bucket, "i-second")
+    assert first.try_acquire() == (True, "created the lease")
+    held, why = second.try_acquire()
+    assert not held
+    assert why.startswith("i-first holds the lease (heartbeat ")
+    before = lease_record(localcloud, bucket)["heartbeat"]
+    assert first.renew()
+    assert lease_record(localcloud, bucket)["heartbeat"] >= before
+    assert first.try_acquire() == (True, "this instance already held the lease")  # an agent restarted in place
+
+    first.release()
+    assert second.try_acquire() == (True, "created the lease")
+    assert lease_record(localcloud, bucket)["holder"] == "i-second"
+    first.release()  # no longer its lease: it stays
+    assert lease_record(localcloud, bucket)["holder"] == "i-second"
+
+
+def test_of_instances_that_race_for_a_free_lease_exactly_one_gets_it(cloud_client, localcloud, bucket) -> None:
+    leases = [lease_for(cloud_client, localcloud, bucket, f"i-racer{n}") for n in range(8)]
+    results: dict[str, bool] = {}
+    start = threading.Barrier(len(leases))
+
+    def race(lease: Any) -> None:
+        start.wait()
+        results[lease.holder] = lease.try_acquire()[0]
+
+    threads = [threading.Thread(target=race, args=(lease,)) for lease in leases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [holder for holder, held in results.items() if held]
+    assert len(winners) == 1
+    assert lease_record(localcloud, bucket)["holder"] == winners[0]
+
+
+def test_a_lease_whose_holder_is_gone_is_taken_over_and_its_holder_learns_it(cloud_client, localcloud,
+                                                                            bucket) -> None:
+    gone = lease_for(cloud_client, localcloud, bucket, "i-reclaimed")
+    assert gone.try_acquire()[0]
+    replacement = lease_for(cloud_client, localcloud, bucket, "i-replacement", exists=lambda holder: False)
+    assert replacement.try_acquire() == (True, "took the lease over from i-reclaimed: i-reclaimed no longer exists")
+    assert not gone.renew()
+    assert gone.holder_now() == "i-replacement"
+
+
+def test_a_lease_with_an_old_heartbeat_is_taken_over(cloud_client, localcloud, bucket) -> None:
+    silent = lease_for(cloud_client, localcloud, bucket, "i-silent")
+    assert silent.try_acquire()[0]
+    record = lease_record(localcloud, bucket)
+    record["heartbeat"] -= 120
+    oss2_bucket(localcloud, root_keys(localcloud), bucket).put_object(KEY, json.dumps(record))
+    waiting = lease_for(cloud_client, localcloud, bucket, "i-waiting", expiry=60)
+    held, why = waiting.try_acquire()
+    assert held
+    assert why.startswith("took the lease over from i-silent: its heartbeat is 12")
+    assert why.endswith("s old (expiry 60s)")
+
+
+def test_an_unreadable_lease_object_is_taken_over(cloud_client, localcloud, bucket) -> None:
+    oss2_bucket(localcloud, root_keys(localcloud), bucket).put_object(KEY, b"not json")
+    lease = lease_for(cloud_client, localcloud, bucket, "i-next")
+    assert lease.try_acquire() == (True, "took the lease over from ?: the lease object is unreadable")
+
+
+def test_oss_errors_carry_the_code_and_message_oss_gave(cloud_client, localcloud, bucket) -> None:
+    keys = cloud_client.StaticCredentials(cloud_client.Keys("LTAI-not-a-key", "wrong"))
+    oss = cloud_client.OssClient(localcloud.oss_endpoint, bucket, keys)
+    with pytest.raises(cloud_client.CloudError) as info:
+        oss.get(KEY)
+    assert (info.value.status, info.value.code) == (403, "InvalidAccessKeyId")
+    # The forbid-overwrite refusal the lease relies on, as the agent's client sees it.
+    root = cloud_client.StaticCredentials(cloud_client.Keys(localcloud.access_key_id, localcloud.access_key_secret))
+    oss = cloud_client.OssClient(localcloud.oss_endpoint, bucket, root)
+    oss.put("output/once", b"1", forbid_overwrite=True)
+    with pytest.raises(cloud_client.CloudError) as info:
+        oss.put("output/once", b"2", forbid_overwrite=True)
+    assert (info.value.status, info.value.code) == (409, "FileAlreadyExists")
+    assert oss.get("output/once") == b"1"
+    assert isinstance(oss2_bucket(localcloud, root_keys(localcloud), bucket).get_object("output/once"),
+                      oss2.models.GetObjectResult)
+
+
+def test_instance_exists_follows_ecs(cloud_client, localcloud) -> None:
+    keys = cloud_client.StaticCredentials(cloud_client.Keys(localcloud.access_key_id, localcloud.access_key_secret))
+    ecs = cloud_client.RpcClient(f"http://{localcloud.endpoint}", "2014-05-26", keys)
+    net = ecs_support.make_network(localcloud, cidr="172.16.9.0/24")
+    (instance_id,) = ecs_support.run(localcloud, net)
+    ecs_support.wait_status(localcloud, instance_id, "Running")
+    assert cloud_client.instance_exists(ecs, localcloud.region, instance_id)
+    localcloud.client("ecs").delete_instance(ecs_models.DeleteInstanceRequest(instance_id=instance_id, force=True))
+    assert not cloud_client.instance_exists(ecs, localcloud.region, instance_id)
+    assert not cloud_client.instance_exists(ecs, localcloud.region, "i-neverexisted")
+    with pytest.raises(cloud_client.CloudError) as info:
+        ecs.call("NoSuchAction", RegionId=localcloud.region)
+    assert info.value.code == "InvalidAction.NotFound"
+
+
+def test_the_clients_sign_with_a_roles_sts_credentials_as_the_instance_has_them(cloud_client, localcloud,
+                                                                               bucket) -> None:
+    keys = role_keys(localcloud, allow(["ecs:DescribeInstances"], ["acs:ecs:*:*:instance/*"]),
+                     allow(["oss:GetObject", "oss:PutObject", "oss:DeleteObject"], [f"acs:oss:*:*:{bucket}/output/*"]))
+    sts = cloud_client.StaticCredentials(cloud_client.Keys(keys.access_key_id, keys.access_key_secret,
+                                                           keys.security_token))
+    ecs = cloud_client.RpcClient(f"http://{localcloud.endpoint}", "2014-05-26", sts)
+    assert not cloud_client.instance_exists(ecs, localcloud.region, "i-neverexisted")
+    with pytest.raises(cloud_client.CloudError) as info:
+        ecs.call("DescribeSecurityGroups", RegionId=localcloud.region)
+    assert info.value.code == "Forbidden.RAM"
+    lease = cloud_client.Lease(cloud_client.OssClient(localcloud.oss_endpoint, bucket, sts), KEY, "i-sts", 60,
+                               lambda _holder: True)
+    assert lease.try_acquire() == (True, "created the lease")
+    lease.release()
+    assert lease.holder_now() is None
+
+
+def test_an_instance_finds_its_scale_in_and_completes_its_lifecycle_action(cloud_client, localcloud) -> None:
+    """What the agent does on a scale-in: its group from its tags, Removing:Wait, then CompleteLifecycleAction."""
+    zones = ["cn-hangzhou-h"]
+    ess = localcloud.client("ess")
+    net = ess_support.make_network(localcloud, zones)
+    group_id = ess_support.create_group(ess, localcloud, net, zones)
+    ess_support.enable(ess, localcloud, group_id, ess_support.create_configuration(ess, localcloud, net, group_id))
+    ess.create_lifecycle_hook(ess_models.CreateLifecycleHookRequest(
+        scaling_group_id=group_id, lifecycle_transition="SCALE_IN", heartbeat_timeout=21600,
+        lifecycle_hook_name="handover"))
+    ess_support.set_desired(ess, localcloud, group_id, 1)
+    (member,) = ess_support.wait_for(lambda: ess_support.in_service(ess, localcloud, group_id), what="an instance")
+    keys = cloud_client.StaticCredentials(cloud_client.Keys(localcloud.access_key_id, localcloud.access_key_secret))
+    ecs = cloud_client.RpcClient(f"http://{localcloud.endpoint}", "2014-05-26", keys)
+    assert cloud_client.scaling_group_of(ecs, localcloud.region, member.instance_id) == group_id
+    scale_in = cloud_client.ScaleIn(cloud_client.RpcClient(f"http://{localcloud.endpoint}", "2022-02-22", keys),
+                                    localcloud.region, group_id, member.instance_id)
+    assert not scale_in.waiting()
+
+    ess_support.set_desired(ess, localcloud, group_id, 0)
+    ess_support.wait_for(scale_in.waiting, what="Removing:Wait")
+    assert len(scale_in.pending_actions()) == 1
+    assert cloud_client.instance_exists(ecs, localcloud.region, member.instance_id)  # held, still running
+    assert scale_in.complete() == 1
+    ess_support.wait_for(lambda: not cloud_client.instance_exists(ecs, localcloud.region, member.instance_id),
+                         what="the removal after the action completed")
