@@ -1,0 +1,43 @@
+"""What each inventory gives the controller and the instances, after Ansible's variable precedence.
+
+A value in playbook-dir group_vars/all outranks an inventory's group_vars/all: a localcloud
+override of a project-wide default must sit in the inventory's `localcloud` group, and a role
+variable meant for the instances in the inventory's `all`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def host_vars(inventory: str, host: str = "localhost") -> dict:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "LOCALCLOUD_HOME"):
+        env.pop(name, None)
+    run = subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i", f"inventory/{inventory}",
+                          "--playbook-dir", "playbooks", "--host", host],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout)
+
+
+@pytest.mark.parametrize(("inventory", "kind", "hook_timeout"), [("local", "localcloud", 1800),
+                                                                  ("alicloud", "alicloud", 600)])
+def test_the_cloud_and_the_hook_timeout_follow_the_inventory(inventory: str, kind: str, hook_timeout: int) -> None:
+    found = host_vars(inventory)
+    assert found["cloud_kind"] == kind
+    # Virtual seconds on localcloud: 30 real ones at a time scale of 60.
+    assert found["scaling_lifecycle_hook_timeout"] == hook_timeout
+
+
+def test_instances_reach_localclouds_api_over_its_front_door_and_alibabas_over_https() -> None:
+    assert host_vars("local")["train_service_api_endpoint"] == "http://{product}-vpc.{region}.aliyuncs.com"
+    assert "train_service_api_endpoint" not in host_vars("alicloud")  # the role's default: https
