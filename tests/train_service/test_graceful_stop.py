@@ -20,7 +20,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from alibabacloud_ess20220222 import models as ess_models
 
 from ..adapters import final_adapter, read_safetensors
 from ..localcloud import ecs_support, ess_support
@@ -347,16 +346,7 @@ def test_a_warm_start_loads_the_handover_plugin_and_resumes_only_on_the_go(agent
 def test_a_scale_in_is_a_graceful_stop_whose_lifecycle_action_the_agent_completes(
         agent: ModuleType, filters: ModuleType, cloud_agents: CloudAgents, localcloud: Any, tmp_path: Path) -> None:
     """The group removes the training instance (a SCALE_IN hook holds it): it saves, hands over, then goes."""
-    zones = ["cn-hangzhou-i"]
-    ess = localcloud.client("ess")
-    net = ess_support.make_network(localcloud, zones)
-    group_id = ess_support.create_group(ess, localcloud, net, zones)
-    ess_support.enable(ess, localcloud, group_id, ess_support.create_configuration(ess, localcloud, net, group_id))
-    ess.create_lifecycle_hook(ess_models.CreateLifecycleHookRequest(
-        scaling_group_id=group_id, lifecycle_transition="SCALE_IN", heartbeat_timeout=21600,
-        lifecycle_hook_name="handover"))
-    ess_support.set_desired(ess, localcloud, group_id, 1)
-    (member,) = wait_for(lambda: ess_support.in_service(ess, localcloud, group_id), what="an instance in service")
+    ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, "cn-hangzhou-i")
     output = tmp_path / "output"
     trainer = cloud_agents.make("member", member.instance_id, slow=True)
     process = trainer.start()

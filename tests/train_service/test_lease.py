@@ -10,7 +10,6 @@ from typing import Any
 import oss2
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
-from alibabacloud_ess20220222 import models as ess_models
 
 from ..localcloud import ecs_support, ess_support
 from ..localcloud.oss_support import allow, oss2_bucket, role_keys, root_keys, unique
@@ -162,16 +161,7 @@ def test_the_clients_sign_with_a_roles_sts_credentials_as_the_instance_has_them(
 
 def test_an_instance_finds_its_scale_in_and_completes_its_lifecycle_action(cloud_client, localcloud) -> None:
     """What the agent does on a scale-in: its group from its tags, Removing:Wait, then CompleteLifecycleAction."""
-    zones = ["cn-hangzhou-h"]
-    ess = localcloud.client("ess")
-    net = ess_support.make_network(localcloud, zones)
-    group_id = ess_support.create_group(ess, localcloud, net, zones)
-    ess_support.enable(ess, localcloud, group_id, ess_support.create_configuration(ess, localcloud, net, group_id))
-    ess.create_lifecycle_hook(ess_models.CreateLifecycleHookRequest(
-        scaling_group_id=group_id, lifecycle_transition="SCALE_IN", heartbeat_timeout=21600,
-        lifecycle_hook_name="handover"))
-    ess_support.set_desired(ess, localcloud, group_id, 1)
-    (member,) = ess_support.wait_for(lambda: ess_support.in_service(ess, localcloud, group_id), what="an instance")
+    ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, "cn-hangzhou-h")
     keys = cloud_client.StaticCredentials(cloud_client.Keys(localcloud.access_key_id, localcloud.access_key_secret))
     ecs = cloud_client.RpcClient(f"http://{localcloud.endpoint}", "2014-05-26", keys)
     assert cloud_client.scaling_group_of(ecs, localcloud.region, member.instance_id) == group_id

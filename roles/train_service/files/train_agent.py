@@ -520,100 +520,102 @@ def kill_tree(pid: int) -> None:
             continue
 
 
-class NoticeWatcher:
-    """Polls the metadata service for a spot reclaim notice (404: no notice)."""
+class Poller:
+    """A daemon thread that calls `poll()` every `interval` seconds (0: never) until it returns True.
 
-    def __init__(self, metadata: Metadata, interval: float, stop: GracefulStop) -> None:
-        self.metadata = metadata
+    `look_first`: the first look comes at once rather than after one interval.
+    """
+
+    name = "poller"
+    look_first = True
+
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.graceful_stop = stop
-        self._unreadable_logged = False
+        self._warned = False
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="spot-notice", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+
+    def poll(self) -> bool:
+        raise NotImplementedError
 
     def start(self) -> None:
-        """Look once now (a notice may already be there), then every `interval` seconds."""
-        if self.interval > 0 and not self.poll():
+        if self.interval > 0:
             self._thread.start()
 
     def stop(self) -> None:
         self._done.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=30)
+
+    def warn_once(self, message: str, *args: object) -> None:
+        """Log a problem the next looks will retry, the first time only."""
+        if not self._warned:
+            LOG.warning(message + "; retrying every %gs", *args, self.interval)
+            self._warned = True
+
+    def _run(self) -> None:
+        if self.look_first and self.poll():
+            return
+        while not self._done.wait(self.interval):
+            if self.poll():
+                return
+
+
+class NoticeWatcher(Poller):
+    """Polls the metadata service for a spot reclaim notice (404: no notice)."""
+
+    name = "spot-notice"
+
+    def __init__(self, metadata: Metadata, interval: float, stop: GracefulStop) -> None:
+        super().__init__(interval)
+        self.metadata = metadata
+        self.graceful_stop = stop
 
     def poll(self) -> bool:
         """Check for a notice; on one, ask for the graceful stop. True when one was seen."""
         try:
             when = self.metadata.get(NOTICE_PATH)
         except (OSError, ValueError) as exc:  # urllib's errors are OSErrors
-            if not self._unreadable_logged:
-                LOG.warning("cannot read spot notices at %s (%s); retrying every %gs", self.metadata.base_url, exc,
-                            self.interval)
-                self._unreadable_logged = True
+            self.warn_once("cannot read spot notices at %s (%s)", self.metadata.base_url, exc)
             return False
         if when:
             self.graceful_stop.request(f"spot reclaim notice (the instance terminates at {when})")
         return bool(when)
 
-    def _run(self) -> None:
-        while not self._done.wait(self.interval):
-            if self.poll():
-                return
 
-
-class ScaleInWatcher:
+class ScaleInWatcher(Poller):
     """Watches for the group's scale-in of this instance (Removing:Wait at a SCALE_IN lifecycle hook).
 
     On it, a graceful stop; once the agent has handed over, `complete()` lets the removal go on.
     """
 
+    name = "scale-in"
+
     def __init__(self, instance: Instance | None, interval: float, stop: GracefulStop) -> None:
-        self.instance, self.interval, self.graceful_stop = instance, interval, stop
+        super().__init__(interval if instance is not None else 0)
+        self.instance, self.graceful_stop = instance, stop
         self.scale_in: ScaleIn | None = None
         self.seen = False
-        self._complained = False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scale-in", daemon=True)
-
-    def start(self) -> None:
-        if self.instance is not None and self.interval > 0:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def _complain(self, exc: Exception) -> None:
-        if not self._complained:
-            LOG.warning("cannot read this instance's scaling state (%s); retrying every %gs", exc, self.interval)
-            self._complained = True
 
     def poll(self) -> bool:
-        """True once the group holds this instance in Removing:Wait (and the stop is asked for)."""
+        """True once there is nothing more to watch: the group holds this instance in Removing:Wait (and
+        the stop is asked for), or the instance is in no group."""
         instance = self.instance
         try:
             if self.scale_in is None:
                 group_id = scaling_group_of(instance.ecs, instance.region, instance.instance_id)
                 if group_id is None:
                     LOG.info("this instance is in no scaling group: no scale-in to watch")
-                    self._done.set()
-                    return False
+                    return True
                 self.scale_in = ScaleIn(instance.ess, instance.region, group_id, instance.instance_id)
             if not self.scale_in.waiting():
                 return False
         except (CloudError, OSError, ValueError) as exc:
-            self._complain(exc)
+            self.warn_once("cannot read this instance's scaling state (%s)", exc)
             return False
         self.seen = True
         self.graceful_stop.request(f"scale-in ({SCALE_IN_MARK} in scaling group {self.scale_in.group_id})")
         return True
-
-    def _run(self) -> None:
-        while not self._done.is_set():
-            if self.poll():
-                return
-            self._done.wait(self.interval)
 
     def complete(self) -> None:
         """After the handover: complete this instance's lifecycle actions, so the group removes it now."""
@@ -702,38 +704,33 @@ def give_back(lease: Lease | None) -> None:
     LOG.info("training lease given back")
 
 
-class LeaseKeeper:
+class LeaseKeeper(Poller):
     """Renews the lease while swift trains; stops swift at once when the lease is gone."""
 
+    name = "lease"
+    look_first = False  # just acquired
+
     def __init__(self, lease: Lease, interval: float, stop: GracefulStop) -> None:
-        self.lease, self.interval, self.graceful_stop = lease, interval, stop
+        super().__init__(interval)
+        self.lease, self.graceful_stop = lease, stop
         self.lost = False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
+        self._renewed = time.time()
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        renewed = time.time()
-        while not self._done.wait(self.interval):
-            try:
-                if self.lease.renew():
-                    renewed = time.time()
-                    continue
-                reason = f"lost the training lease ({self.lease.holder_now() or 'nobody'} holds it now)"
-            except (CloudError, OSError) as exc:
-                if time.time() - renewed < self.lease.expiry / 2:
-                    LOG.warning("renewing the training lease failed (%s); retrying", exc)
-                    continue
-                reason = f"the training lease could not be renewed for {time.time() - renewed:.0f}s ({exc})"
-            self.lost = True
-            self.graceful_stop.abort(reason)
-            return
+    def poll(self) -> bool:
+        """Renew; True (and the trainer stopped) once the lease is lost."""
+        try:
+            if self.lease.renew():
+                self._renewed = time.time()
+                return False
+            reason = f"lost the training lease ({self.lease.holder_now() or 'nobody'} holds it now)"
+        except (CloudError, OSError) as exc:
+            if time.time() - self._renewed < self.lease.expiry / 2:
+                LOG.warning("renewing the training lease failed (%s); retrying", exc)
+                return False
+            reason = f"the training lease could not be renewed for {time.time() - self._renewed:.0f}s ({exc})"
+        self.lost = True
+        self.graceful_stop.abort(reason)
+        return True
 
 
 # --------------------------------------------------------------------------- swift
@@ -936,12 +933,17 @@ def take_lease(config: Config, lease: Lease, stop: GracefulStop, alive: Callable
     return True
 
 
-def start_cold(config: Config, major: int, out_log: TextIO, err_log: TextIO, stop: GracefulStop) -> Swift:
-    """swift sft from the newest valid checkpoint (chosen now: the agent holds the lease, if there is one)."""
+def resume_point(config: Config) -> Path | None:
+    """The checkpoint to resume from (None: a new training), saying which in train.log."""
     resume_from = newest_valid_checkpoint(config)
     if resume_from is None:
         LOG.info("%s: starting a new training", FRESH_MARK)
-    return Swift(swift_command(config, major, resume_from, has_cuda_gpu()), config, out_log, err_log, stop)
+    return resume_from
+
+
+def start_cold(config: Config, major: int, out_log: TextIO, err_log: TextIO, stop: GracefulStop) -> Swift:
+    """swift sft from the newest valid checkpoint (chosen now: the agent holds the lease, if there is one)."""
+    return Swift(swift_command(config, major, resume_point(config), has_cuda_gpu()), config, out_log, err_log, stop)
 
 
 def start_warm(config: Config, major: int, lease: Lease, out_log: TextIO, err_log: TextIO,
@@ -961,9 +963,7 @@ def start_warm(config: Config, major: int, lease: Lease, out_log: TextIO, err_lo
             LOG.error("swift sft exited with %d while loading; the next start tries again", died)
             return died if died > 0 else 1
         return 0
-    resume_from = newest_valid_checkpoint(config)
-    if resume_from is None:
-        LOG.info("%s: starting a new training", FRESH_MARK)
+    resume_from = resume_point(config)
     atomic_write(go_file, json.dumps({"resume_from": str(resume_from) if resume_from else None}) + "\n")
     return swift
 

@@ -255,8 +255,8 @@ def scaling_group_of(ecs: RpcClient, region: str, instance_id: str) -> str | Non
     answer = ecs.call("DescribeInstances", RegionId=region, InstanceIds=json.dumps([instance_id]))
     for item in answer.get("Instances", {}).get("Instance", []):
         for tag in item.get("Tags", {}).get("Tag", []):
-            if tag.get("TagKey", tag.get("Key")) == GROUP_TAG:
-                return tag.get("TagValue", tag.get("Value"))
+            if tag.get("TagKey") == GROUP_TAG:
+                return tag.get("TagValue")
     return None
 
 
@@ -375,10 +375,14 @@ class Lease:
             return True, f"took the lease over from {state.holder if state else '?'}: {reason}"
         return False, "another instance took the lease over first"
 
+    def state(self) -> LeaseState | None:
+        """What the lease object says now (None: there is none, or it is unreadable)."""
+        body = self.oss.get(self.key)
+        return LeaseState.parse(body) if body is not None else None
+
     def renew(self) -> bool:
         """Refresh the heartbeat; False when another instance holds the lease now."""
-        body = self.oss.get(self.key)
-        state = LeaseState.parse(body) if body is not None else None
+        state = self.state()
         if state is None or state.holder != self.holder:
             return False
         state.heartbeat = time.time()
@@ -386,8 +390,7 @@ class Lease:
         return True
 
     def holder_now(self) -> str | None:
-        body = self.oss.get(self.key)
-        state = LeaseState.parse(body) if body is not None else None
+        state = self.state()
         return state.holder if state else None
 
     def release(self) -> None:
