@@ -4,8 +4,11 @@ and lay out chaos.yml's rounds."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
+import random
 import re
+import statistics
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -116,6 +119,86 @@ def steps_lost(steps: list[int], seen_at_release: int, resumed_from: int) -> int
     return max(0, steps[index] - resumed_from)
 
 
+def agent_events(text: str) -> list[dict[str, Any]]:
+    """The entries of an instance's event log (the agent's train_agent_events/<instance>.jsonl), in order."""
+    entries = []
+    for line in (text or "").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("time"), (int, float)) and "event" in entry:
+            entries.append(entry)
+    return entries
+
+
+def event_logs(results: list[dict[str, Any]], prefix: str) -> dict[str, str]:
+    """{instance id: its event log} from the results of alicloud_oss_object gets looped over the logs' keys
+    (`item`, or `key`, and `content`) under `prefix` (the output prefix)."""
+    pattern = re.compile(re.escape(prefix) + re.escape(AGENT.EVENTS_DIR) + r"/(?P<name>[^/]+)\.jsonl$")
+    return {m["name"]: result.get("content") or "" for result in results or []
+            if (m := pattern.match(str(result.get("key") or result.get("item") or "")))}
+
+
+def save_interval_seconds(text: str) -> float | None:
+    """The trainer's seconds between two periodic saves, from its event log (median of the last five)."""
+    saves = [entry["time"] for entry in agent_events(text) if entry["event"] == "save"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(saves)][-5:]
+    return round(statistics.median(gaps), 3) if gaps else None
+
+
+def chaos_pause(interval: float | None, seed: Any, number: int) -> float:
+    """A seeded random moment within the save interval (seconds after a checkpoint); 0 without one."""
+    if not interval:
+        return 0.0
+    return round(random.Random(f"{seed}/{number}").uniform(0, float(interval)), 3)
+
+
+def step_times(text: str) -> list[tuple[int, float]]:
+    """(step, time) of every step an instance trained, from its event log."""
+    return [(int(entry["step"]), float(entry["time"])) for entry in agent_events(text) if entry["event"] == "step"]
+
+
+def handover(logs: dict[str, str], released: str, replacement: str) -> dict[str, Any]:
+    """How training passed from one instance to the next, from their own step times: the last step of the
+    released instance, the first of its replacement, the training gap between them (seconds), whether
+    the two trained at once (their steps interleave) and how long the replacement's agent ran while the
+    released instance still trained (the overlap window). None for what the logs do not show."""
+    old, new = step_times(logs.get(released, "")), step_times(logs.get(replacement, ""))
+    started = [entry["time"] for entry in agent_events(logs.get(replacement, "")) if entry["event"] == "start"]
+    result: dict[str, Any] = {"last_step_released": old[-1][0] if old else None,
+                              "first_step_replacement": new[0][0] if new else None,
+                              "training_gap_seconds": None, "trained_at_once": None, "overlap_seconds": None}
+    if old and new:
+        result["training_gap_seconds"] = round(new[0][1] - old[-1][1], 2)
+        result["trained_at_once"] = new[0][1] < old[-1][1]
+    if old and started:
+        result["overlap_seconds"] = round(max(0.0, old[-1][1] - started[0]), 2)
+    return result
+
+
+def with_handovers(interruptions: list[dict[str, Any]], logs: dict[str, str]) -> list[dict[str, Any]]:
+    """chaos.yml's interruption records with how each handover went (`handover`)."""
+    return [{**item, **handover(logs, item["released_instance"], item["replacement"])} for item in interruptions or []]
+
+
+def save_steps(logs: dict[str, str]) -> int | None:
+    """The steps between two periodic saves: the most common distance between successive saves of one
+    instance (a graceful stop saves in between)."""
+    distances = [later - earlier for text in (logs or {}).values()
+                 for earlier, later in itertools.pairwise(
+                     [entry["step"] for entry in agent_events(text) if entry["event"] == "save"])]
+    return statistics.mode(distances) if distances else None
+
+
+def trainers_at_once(logs: dict[str, str]) -> list[list[str]]:
+    """The pairs of instances whose training spans (first to last step) overlap: two trainers at once."""
+    spans = sorted((times[0][1], times[-1][1], name) for name, text in logs.items()
+                   if (times := step_times(text)))
+    return [[first[2], second[2]] for i, first in enumerate(spans) for second in spans[i + 1:]
+            if second[0] < first[1]]
+
+
 def chaos_rounds(actions: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
     """chaos_actions as the rounds chaos.yml runs, in order.
 
@@ -152,11 +235,17 @@ def chaos_summary(report: dict[str, Any]) -> list[str]:
     lines = [f"Training {state}; newest checkpoint checkpoint-{training['newest_checkpoint']}."]
     for number, item in enumerate(report["interruptions"], 1):
         lost = "?" if item["steps_lost"] is None else item["steps_lost"]
+        gap = item.get("training_gap_seconds")
+        at_once = {True: "; the two trained at once", False: "", None: ""}[item.get("trained_at_once")]
         lines.append(
             f"{number}. {item['cause']}: {item['released_instance']} ({item['released_charge']}, "
             f"{item['released_zone']}) -> {item['replacement']} ({item['replacement_charge']}, "
             f"{item['replacement_zone']}); resumed from {item['resumed_from_path']} at step {item['first_step']}, "
-            f"{lost} steps lost, first resumed step {item['seconds_to_first_step']} s after the release")
+            f"{lost} steps lost, training gap {'?' if gap is None else gap} s{at_once}, first resumed step "
+            f"{item['seconds_to_first_step']} s after the interruption")
+    if "two_trainers_at_once" in report:
+        pairs = report["two_trainers_at_once"]
+        lines.append("Two trainers at once: " + (", ".join(" and ".join(pair) for pair in pairs) if pairs else "never"))
     lines.append("Instances: " + ", ".join(f"{i['instance_id']} ({i['charge']})" for i in report["instances"]))
     bill = report.get("bill") or {}
     if bill:
@@ -172,4 +261,8 @@ class FilterModule:
                 "logging_max_steps": logging_max_steps,
                 "train_log_grep": train_log_grep, "train_log_resume": train_log_resume,
                 "steps_lost": steps_lost, "chaos_rounds": chaos_rounds,
+                "agent_events": agent_events, "event_logs": event_logs,
+                "save_interval_seconds": save_interval_seconds, "chaos_pause": chaos_pause,
+                "handover": handover, "with_handovers": with_handovers, "trainers_at_once": trainers_at_once,
+                "save_steps": save_steps,
                 "replacement_instance": replacement_instance, "chaos_summary": chaos_summary}

@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,9 +105,9 @@ def metadata(metadata_service: Callable[..., MetadataService]) -> MetadataServic
     return metadata_service()
 
 
-def test_the_notice_is_read_with_a_token_and_a_refused_token_is_renewed(agent: ModuleType,
-                                                                        metadata: MetadataService) -> None:
-    stop = agent.GracefulStop(stop_file=Path("/nonexistent-dir/stop"))
+def test_the_notice_is_read_with_a_token_and_a_refused_token_is_renewed(agent: ModuleType, metadata: MetadataService,
+                                                                        tmp_path: Path) -> None:
+    stop = agent.GracefulStop(agent.EventLog(tmp_path / "events.jsonl", 0), stop_file=Path("/nonexistent-dir/stop"))
     watcher = agent.NoticeWatcher(agent.Metadata(metadata.url), 1.0, stop)
     assert watcher.poll() is False
     assert metadata.reads == 1
@@ -118,7 +119,7 @@ def test_the_notice_is_read_with_a_token_and_a_refused_token_is_renewed(agent: M
 
 
 def test_an_unreachable_metadata_service_is_not_a_notice(agent: ModuleType, tmp_path: Path) -> None:
-    stop = agent.GracefulStop(stop_file=tmp_path / "stop")
+    stop = agent.GracefulStop(agent.EventLog(tmp_path / "events.jsonl", 0), stop_file=tmp_path / "stop")
     watcher = agent.NoticeWatcher(agent.Metadata("http://127.0.0.1:9"), 1.0, stop)  # the discard port: nothing listens
     assert watcher.poll() is False
     assert stop.reason is None
@@ -244,7 +245,7 @@ class CloudAgent:
 @dataclass
 class CloudAgents:
     bucket: str  # the lease's
-    make: Callable[..., CloudAgent]  # (name, instance id, slow=False)
+    make: Callable[..., CloudAgent]  # (name, instance id, slow=False, **config overrides)
 
 
 @pytest.fixture
@@ -262,7 +263,7 @@ def cloud_agents(metadata_service: Callable[..., MetadataService], write_config,
     slow_plugin = tmp_path / "slow_steps.py"
     slow_plugin.write_text(SLOW_STEPS_PLUGIN)
 
-    def make(name: str, instance_id: str, slow: bool = False) -> CloudAgent:
+    def make(name: str, instance_id: str, slow: bool = False, **overrides: Any) -> CloudAgent:
         metadata = metadata_service(**{"instance-id": instance_id, "region-id": localcloud.region})
         arguments = dict(agent_config(train_venv, workload, tmp_path / "output")["arguments"])
         if slow:
@@ -271,7 +272,7 @@ def cloud_agents(metadata_service: Callable[..., MetadataService], write_config,
                               arguments=arguments, metadata_url=metadata.url, lease_bucket=bucket,
                               lease_key="output/.train-lease", oss_endpoint=localcloud.oss_endpoint,
                               api_endpoint=f"http://{localcloud.endpoint}", lease_heartbeat=1, lease_expiry=30,
-                              scale_in_poll_interval=0.2)
+                              scale_in_poll_interval=0.2, **overrides)
         path = config.rename(tmp_path / f"config-{name}.json")
         command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(path)]
         return CloudAgent(command, env, metadata, tmp_path / f"log-{name}" / "train.log")
@@ -289,7 +290,7 @@ def stop_all(*processes: subprocess.Popen[bytes] | None) -> None:
 def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
         agent: ModuleType, filters: ModuleType, cloud_agents: CloudAgents, trained: Path, localcloud: Any,
         tmp_path: Path) -> None:
-    """The reclaimed instance trains until its notice; its replacement waits for the lease meanwhile."""
+    """On the notice the reclaimed instance trains on while its replacement loads, then hands over at once."""
     net = ecs_support.make_network(localcloud, cidr="172.16.10.0/24")
     old_id, new_id = ecs_support.run(localcloud, net, amount=2)
     output = tmp_path / "output"
@@ -305,13 +306,13 @@ def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
     try:
         wait_for(lambda: len(steps_in(output, filters)) >= SAVE_STEPS + 2, 600, interval=0.05,
                  what=f"step {SAVE_STEPS + 2} on the old instance")
+        # The notice comes first, as the group launches the replacement on it.
+        services["old"].notice = TERMINATES_AT
+        wait_for(lambda: "training on until a successor has loaded" in read(log["old"]), 60, what="the notice")
+        noticed_at = time.time()
         new = agents["new"].start()
         wait_for(lambda: f"{agent.LEASE_WAIT_MARK}: {old_id} holds the lease" in read(log["new"]), 120,
                  what="the replacement to wait for the lease")
-        # Warm: the replacement's trainer has loaded the model and the datasets and waits for the go.
-        wait_for(lambda: "train-agent-handover: loaded" in read(log["new"]), 300, what="the replacement's trainer")
-        assert len(steps_in(output, filters)) < TOTAL_STEPS, "the old instance finished before the notice"
-        services["old"].notice = TERMINATES_AT
         assert old.wait(timeout=300) == 0
         assert new.wait(timeout=900) == 0
     finally:
@@ -319,6 +320,8 @@ def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
 
     handed_over = saved_step(output)
     assert f"{agent.STOPPED_MARK} on spot reclaim notice" in read(log["old"])
+    # It trained on until the replacement's trainer had loaded (the model, the datasets) and said so.
+    assert f"{new_id} has loaded and waits for the training lease: handing over" in read(log["old"])
     assert "training lease given back" in read(log["old"])
     assert f"{agent.LEASE_MARK} ({new_id}): created the lease" in read(log["new"])
     start = filters.train_log_resume(read(log["new"]))
@@ -329,18 +332,57 @@ def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
     assert steps_in(output, filters) == list(range(1, TOTAL_STEPS + 1))
     assert handed_over == TOTAL_STEPS
     assert read_safetensors(final_adapter(output)) == read_safetensors(final_adapter(trained))
-    assert oss2_bucket(localcloud, root_keys(localcloud), cloud_agents.bucket).object_exists(
-        "output/.train-lease") is False
+    bucket = oss2_bucket(localcloud, root_keys(localcloud), cloud_agents.bucket)
+    assert bucket.object_exists("output/.train-lease") is False
+    assert bucket.object_exists("output/.train-lease.next") is False  # the announcement, taken back
+    # From the trainers' own clocks: the old one trained on after the notice, and the two never trained at once.
+    events = {name: (output / agent.EVENTS_DIR / f"{name}.jsonl").read_text() for name in (old_id, new_id)}
+    assert sum(1 for _, when in filters.step_times(events[old_id]) if when > noticed_at) >= 2
+    handover = filters.handover(events, old_id, new_id)
+    assert handover["first_step_replacement"] == handover["last_step_released"] + 1 == start["first_step"]
+    assert handover["trained_at_once"] is False and filters.trainers_at_once(events) == []
+    # The old instance's save and the replacement's resume: seconds, not a cold start's load.
+    print(f"training gap of the handover: {handover['training_gap_seconds']} s")
+    assert handover["training_gap_seconds"] < 20, handover
 
 
 def test_a_warm_start_loads_the_handover_plugin_and_resumes_only_on_the_go(agent: ModuleType, tmp_path: Path) -> None:
     config = agent.Config(output_dir=tmp_path, arguments={"callbacks": "early_stop"})
     command = agent.swift_command(config, 4, None, gpu=True, warm=True)
-    assert command[command.index("--callbacks") + 1:command.index("--callbacks") + 4] == [
-        "early_stop", "graceful_exit", "train_agent_handover"]
-    assert command[command.index("--external_plugins") + 1] == str(FILES / "train_handover.py")
+    assert command[command.index("--callbacks") + 1:command.index("--callbacks") + 5] == [
+        "early_stop", "graceful_exit", "train_agent_clock", "train_agent_handover"]
+    assert command[command.index("--external_plugins") + 1] == str(FILES / "train_callbacks.py")
     assert "--resume_from_checkpoint" not in command
-    assert "--external_plugins" not in agent.swift_command(config, 4, None, gpu=True)
+    # A cold start has the trainer's clock, not the wait.
+    cold = agent.swift_command(config, 4, None, gpu=True)
+    assert cold[cold.index("--callbacks") + 1:cold.index("--callbacks") + 4] == [
+        "early_stop", "graceful_exit", "train_agent_clock"]
+    assert "train_agent_handover" not in cold
+    assert cold[cold.index("--external_plugins") + 1] == str(FILES / "train_callbacks.py")
+
+
+def test_the_agent_reads_the_lines_its_plugin_prints(agent: ModuleType, tmp_path: Path) -> None:
+    """train_callbacks.py imports ms-swift and cannot be imported here: its marks are read from its text."""
+    plugin = (FILES / "train_callbacks.py").read_text()
+    assert f'READY_MARK = "{agent.READY_MARK}' in plugin
+    assert 'CLOCK_MARK = "train-agent-clock:"' in plugin
+    events = agent.EventLog(tmp_path / "events" / "i-1.jsonl", 0)
+    events.watch("train-agent-clock: step 7 at 1764598800.125\n")
+    events.watch("train-agent-clock: save 9 at 1764598801.5\n")
+    events.watch("{'loss': 1.0, 'global_step/max_steps': '8/150'}\n")  # clocked: the step line adds nothing
+    events.stop()  # writes it
+    written = [json.loads(line) for line in (tmp_path / "events" / "i-1.jsonl").read_text().splitlines()]
+    assert written == [{"time": 1764598800.125, "event": "step", "step": 7},
+                       {"time": 1764598801.5, "event": "save", "step": 9}]
+    # ms-swift 3 has no plugin: its step lines, at the time the agent reads them.
+    unclocked = agent.EventLog(tmp_path / "events" / "i-2.jsonl", 0)
+    unclocked.watch("{'loss': 1.0, 'global_step/max_steps': '8/150'}\n")
+    assert json.loads(unclocked._lines[0])["step"] == 8
+    # A restarted agent goes on with the instance's log.
+    again = agent.EventLog(tmp_path / "events" / "i-1.jsonl", 0)
+    again.add("start")
+    again.stop()
+    assert len((tmp_path / "events" / "i-1.jsonl").read_text().splitlines()) == 3
 
 
 def test_a_scale_in_is_a_graceful_stop_whose_lifecycle_action_the_agent_completes(
@@ -348,7 +390,8 @@ def test_a_scale_in_is_a_graceful_stop_whose_lifecycle_action_the_agent_complete
     """The group removes the training instance (a SCALE_IN hook holds it): it saves, hands over, then goes."""
     ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, "cn-hangzhou-i")
     output = tmp_path / "output"
-    trainer = cloud_agents.make("member", member.instance_id, slow=True)
+    # No successor comes: it trains on for the handover wait, then saves and goes.
+    trainer = cloud_agents.make("member", member.instance_id, slow=True, handover_wait=3)
     process = trainer.start()
     try:
         wait_for(lambda: len(steps_in(output, filters)) >= SAVE_STEPS + 2, 600, interval=0.05,
@@ -359,6 +402,7 @@ def test_a_scale_in_is_a_graceful_stop_whose_lifecycle_action_the_agent_complete
         stop_all(process)
     reason = f"scale-in (Removing:Wait in scaling group {group_id})"
     assert_stopped_gracefully(agent, filters, output, reason, log=trainer.log)
+    assert "no successor loaded within 3s: handing over now" in trainer.read_log()
     assert "training lease given back" in trainer.read_log()
     assert "1 lifecycle action(s) completed (CONTINUE)" in trainer.read_log()
     wait_for(lambda: not ess_support.scaling_instances(ess, localcloud, group_id), what="the removal")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from types import ModuleType
 from typing import Any
 
@@ -58,6 +59,26 @@ def test_one_instance_gets_the_lease_and_the_next_is_told_who_holds_it(cloud_cli
     assert lease_record(localcloud, bucket)["holder"] == "i-second"
     first.release()  # no longer its lease: it stays
     assert lease_record(localcloud, bucket)["holder"] == "i-second"
+
+
+def test_a_loaded_successor_announces_itself_to_the_holder_and_takes_it_back(cloud_client, localcloud,
+                                                                             bucket) -> None:
+    holder = lease_for(cloud_client, localcloud, bucket, "i-holder", expiry=2.0)
+    successor = lease_for(cloud_client, localcloud, bucket, "i-successor", expiry=2.0)
+    assert holder.try_acquire()[0]
+    assert holder.successor() is None
+    successor.announce()
+    assert holder.successor() == "i-successor"
+    assert successor.successor() is None  # its own announcement names no one else
+    holder.withdraw()  # not its announcement: it stays
+    assert holder.successor() == "i-successor"
+    successor.withdraw()
+    assert holder.successor() is None
+    assert not oss2_bucket(localcloud, root_keys(localcloud), bucket).object_exists(KEY + ".next")
+    # An announcement older than the expiry is a successor that stopped waiting (it died).
+    successor.announce()
+    time.sleep(2.2)
+    assert holder.successor() is None
 
 
 def test_of_instances_that_race_for_a_free_lease_exactly_one_gets_it(cloud_client, localcloud, bucket) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -30,3 +31,50 @@ def test_the_steps_and_checkpoints_are_read_from_logging_jsonl_and_the_output_ke
     assert filters.logging_max_steps(logging_jsonl) == TOTAL_STEPS
     keys = [f"output/{path.relative_to(trained).as_posix()}" for path in trained.rglob("*") if path.is_file()]
     assert filters.checkpoint_steps(keys, "output/") == [*range(SAVE_STEPS, TOTAL_STEPS, SAVE_STEPS), TOTAL_STEPS]
+
+
+def test_the_agents_event_log_times_each_step_and_save_with_the_trainers_clock(trained: Path,
+                                                                              filters: ModuleType) -> None:
+    logs = list((trained / "train_agent_events").glob("*.jsonl"))
+    assert len(logs) == 1, logs  # one agent (no instance here: named after the host)
+    text = logs[0].read_text()
+    events = filters.agent_events(text)
+    assert events[0]["event"] == "start" and events[-1] == {**events[-1], "event": "exit", "code": 0}
+    steps = filters.step_times(text)
+    assert [step for step, _ in steps] == list(range(1, TOTAL_STEPS + 1))
+    assert [time for _, time in steps] == sorted(time for _, time in steps)
+    saves = [entry["step"] for entry in events if entry["event"] == "save"]
+    assert saves == [*range(SAVE_STEPS, TOTAL_STEPS, SAVE_STEPS), TOTAL_STEPS]
+    interval = filters.save_interval_seconds(text)
+    assert 0 < interval < steps[-1][1] - steps[0][1]
+    # chaos.yml's moment: seeded, within the interval, the same for the same seed and round.
+    pauses = [filters.chaos_pause(interval, 7, number) for number in range(1, 6)]
+    assert all(0 <= pause <= interval for pause in pauses) and len(set(pauses)) == 5
+    assert pauses == [filters.chaos_pause(interval, 7, number) for number in range(1, 6)]
+    assert filters.chaos_pause(None, 7, 1) == 0
+
+
+def test_a_handover_is_read_from_the_two_instances_step_times(trained: Path, filters: ModuleType) -> None:
+    text = next((trained / "train_agent_events").glob("*.jsonl")).read_text()
+    steps = [entry for entry in filters.agent_events(text) if entry["event"] == "step"]
+
+    def log(chosen: list[dict], first_at: float | None = None) -> str:
+        offset = 0.0 if first_at is None else first_at - chosen[0]["time"]
+        return "".join(json.dumps({**entry, "time": entry["time"] + offset}) + "\n" for entry in chosen)
+
+    # i-old trained steps 1-10 and lost 9-10; i-new resumed from 8 five seconds after i-old's last step.
+    old = log(steps[:10])
+    new = log(steps[8:20], first_at=steps[9]["time"] + 5)
+    result = filters.handover({"i-old": old, "i-new": new}, "i-old", "i-new")
+    assert result == {"last_step_released": 10, "first_step_replacement": 9, "training_gap_seconds": 5.0,
+                      "trained_at_once": False, "overlap_seconds": None}
+    assert filters.trainers_at_once({"i-old": old, "i-new": new}) == []
+    # Had i-new started while i-old trained on, their steps would interleave.
+    early = log(steps[8:20], first_at=steps[7]["time"])  # i-new began when i-old trained step 8
+    assert filters.handover({"i-old": old, "i-new": early}, "i-old", "i-new")["trained_at_once"] is True
+    later = log(steps[20:30], first_at=steps[-1]["time"] + 60)
+    assert filters.trainers_at_once({"i-old": old, "i-new": early, "i-later": later}) == [["i-old", "i-new"]]
+    assert filters.handover({"i-old": old}, "i-old", "i-gone")["training_gap_seconds"] is None
+    keys = [{"key": "output/train_agent_events/i-old.jsonl", "content": old},
+            {"key": "output/checkpoint-3/trainer_state.json", "content": "{}"}]
+    assert filters.event_logs(keys, "output/") == {"i-old": old}

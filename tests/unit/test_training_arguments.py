@@ -213,8 +213,10 @@ def test_the_workloads_render_the_same_arguments_as_before(tmp_path: Path, workl
 
 def test_the_recipe_runs_the_same_swift_command_line_as_before(tmp_path: Path):
     config = workload_config(tmp_path, "recipe")
-    # What the agent adds for ms-swift 4 since: the callback that saves and stops on a graceful stop.
-    assert command_line(config, tmp_path) == [*RECIPE_COMMAND, "--callbacks", "graceful_exit"]
+    # What the agent adds for ms-swift 4 since: the callback that saves and stops on a graceful stop, and
+    # its plugin's clock (the trainer's step and save times).
+    assert command_line(config, tmp_path) == [*RECIPE_COMMAND, "--callbacks", "graceful_exit", "train_agent_clock",
+                                              "--external_plugins", str(AGENT.CALLBACKS_PLUGIN)]
     ms_swift_3 = command_line(config, tmp_path, major=3)
     assert "--tuner_type" not in ms_swift_3
     assert ms_swift_3[ms_swift_3.index("--train_type") + 1] == "lora"

@@ -59,4 +59,37 @@ def test_the_playbooks_read_the_agents_log_and_marker_names():
     storage = yaml.safe_load((ROOT / "group_vars" / "all" / "storage.yml").read_text())
     assert storage["training_complete_marker"] == agent.COMPLETE_MARKER
     assert storage["training_log_file"] == str(agent.LOG_DIR / agent.TRAIN_LOG)
+    assert storage["training_events_dir"] == agent.EVENTS_DIR
     assert training.train_log_grep("/x/train.log")[-1] == "/x/train.log"
+
+
+def events(*steps: tuple[int, float]) -> str:
+    return "".join(f'{{"time": {when}, "event": "step", "step": {step}}}\n' for step, when in steps)
+
+
+def test_the_chaos_report_gives_each_handovers_gap_and_whether_two_trainers_ran_at_once():
+    logs = {"i-a": events((1, 10.0), (2, 11.0), (3, 12.0)), "i-b": events((3, 15.5), (4, 16.0)),
+            "i-c": events((5, 15.9))}  # i-c started before i-b's last step
+    interruptions = [{"released_instance": "i-a", "replacement": "i-b"},
+                     {"released_instance": "i-b", "replacement": "i-c"}]
+    records = training.with_handovers(interruptions, logs)
+    assert records[0] == {**interruptions[0], "last_step_released": 3, "first_step_replacement": 3,
+                          "training_gap_seconds": 3.5, "trained_at_once": False, "overlap_seconds": None}
+    # With the replacement's agent start: it ran 1.5 s while i-a still trained.
+    started = training.handover({**logs, "i-b": '{"time": 10.5, "event": "start"}\n' + logs["i-b"]}, "i-a", "i-b")
+    assert started["overlap_seconds"] == 1.5
+    assert records[1]["trained_at_once"] is True and records[1]["training_gap_seconds"] == -0.1
+    assert training.trainers_at_once(logs) == [["i-b", "i-c"]]
+    saves = "".join(f'{{"time": {step}, "event": "save", "step": {step}}}\n' for step in (3, 6, 8, 9, 12))
+    assert training.save_steps({"i-a": saves, "i-b": events((1, 1.0))}) == 3
+    assert training.save_steps({"i-b": events((1, 1.0))}) is None
+    report = {"training": {"complete": True, "step": 5, "max_steps": 5, "newest_checkpoint": 5},
+              "interruptions": [{**record, "cause": "release", "released_charge": "spot", "released_zone": "z",
+                                 "replacement_charge": "spot", "replacement_zone": "z", "resumed_from_path": "c-2",
+                                 "first_step": 3, "steps_lost": 1, "seconds_to_first_step": 40.0}
+                                for record in records],
+              "two_trainers_at_once": training.trainers_at_once(logs), "instances": []}
+    lines = training.chaos_summary(report)
+    assert "1 steps lost, training gap 3.5 s, first resumed step 40.0 s after the interruption" in lines[1]
+    assert lines[2].endswith("after the interruption") and "the two trained at once" in lines[2]
+    assert "Two trainers at once: i-b and i-c" in lines

@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -90,9 +91,15 @@ LEASE_POLL = 1.0
 # a save, when this file exists; a signal would reach only the `swift` launcher, not its trainer child.
 SWIFT_STOP_FILE = Path("/tmp/stop")
 NOTICE_PATH = "instance/spot/termination-time"
-# The ms-swift 4 plugin that lets a trainer load while the agent waits for the lease (installed beside).
-HANDOVER_PLUGIN = Path(__file__).resolve().parent / "train_handover.py"
+# The agent's ms-swift 4 plugin (installed beside): the trainer's clock, and a trainer that loads while the
+# agent waits for the lease. The lines it prints, which the agent reads:
+CALLBACKS_PLUGIN = Path(__file__).resolve().parent / "train_callbacks.py"
 GO_FILE_ENV = "TRAIN_AGENT_GO_FILE"
+READY_MARK = "train-agent-handover: loaded"
+CLOCK_RE = re.compile(r"train-agent-clock: (?P<event>step|save) (?P<step>\d+) at (?P<time>\d+(?:\.\d+)?)")
+# Each instance's events with their times (agent started, trainer loaded, lease, each step and save,
+# stop, hand-over), one JSON object a line, at <output_dir>/EVENTS_DIR/<instance id>.jsonl.
+EVENTS_DIR = "train_agent_events"
 # What a resumable checkpoint needs besides its weights (Hugging Face Trainer's file names).
 REQUIRED_STATE_FILES = ("optimizer.pt", "scheduler.pt")
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin")
@@ -141,6 +148,11 @@ class Config:
     lease_heartbeat: float = 10.0
     # How often the agent looks whether its scaling group is removing it (0 does not look).
     scale_in_poll_interval: float = 5.0
+    # After a notice or a scale-in, train on for at most this long (seconds) until a successor has
+    # loaded, then save and hand over (0: save and stop at once).
+    handover_wait: float = 120.0
+    # How often the event log is written to the bucket (seconds).
+    event_log_interval: float = 2.0
 
     @classmethod
     def load(cls, path: Path) -> Config:
@@ -448,27 +460,45 @@ class ManifestWriter:
 # --------------------------------------------------------------------------- graceful stop
 
 class GracefulStop:
-    """Asks the running trainer, once, to save a checkpoint at the end of its step and stop."""
+    """Asks the running trainer, once, to save a checkpoint at the end of its step and stop.
 
-    def __init__(self, stop_file: Path = SWIFT_STOP_FILE) -> None:
+    A stop that has time (a reclaim notice, a scale-in) may first wait for a successor: while this
+    instance trains with the lease, `successor` names an instance whose trainer has loaded and waits
+    for it; training goes on until there is one, for at most `handover_wait` seconds.
+    """
+
+    def __init__(self, events: EventLog, stop_file: Path = SWIFT_STOP_FILE) -> None:
         self.stop_file = stop_file
+        self.events = events
         self.reason: str | None = None
         self.graceful = True  # False where ms-swift cannot save on request (3.x): the trainer is killed
         self.process: subprocess.Popen[str] | None = None
         self.requested = threading.Event()
+        self.successor: Callable[[], str | None] | None = None
+        self.handover_wait = 0.0
+        self._waiting = False
         self._lock = threading.Lock()
 
     def clear(self) -> None:
         """A stop file left by an earlier run would stop the next trainer at its first step."""
         self.stop_file.unlink(missing_ok=True)
 
-    def request(self, reason: str) -> None:
+    def request(self, reason: str, after_handover: bool = False) -> None:
+        """Stop now; with `after_handover`, once a successor has loaded (or the wait is over)."""
         with self._lock:
             if self.reason is not None:
                 LOG.info("%s: already stopping (%s)", reason, self.reason)
                 return
+            successor = self.successor
+            if after_handover and successor is not None and self.handover_wait > 0:
+                if not self._waiting:
+                    self._waiting = True
+                    threading.Thread(target=self._await_successor, args=(reason, successor), name="handover",
+                                     daemon=True).start()
+                return
             self.reason = reason
             self.requested.set()
+        self.events.add("stop", reason=reason)
         if self.graceful:
             LOG.info("%s: asking swift to save a checkpoint at the end of this step and stop", reason)
         else:
@@ -486,6 +516,33 @@ class GracefulStop:
             self.stop_file.touch()
         except OSError as exc:
             LOG.error("cannot write %s (%s): swift will not stop by itself", self.stop_file, exc)
+
+    def _await_successor(self, reason: str, successor: Callable[[], str | None]) -> None:
+        LOG.info("%s: training on until a successor has loaded (at most %gs)", reason, self.handover_wait)
+        deadline = time.monotonic() + self.handover_wait
+        warned = False
+        while not self.requested.is_set():
+            if self.successor is None:  # training ended meanwhile
+                with self._lock:
+                    self._waiting = False
+                return
+            try:
+                found = successor()
+            except (CloudError, OSError) as exc:
+                found = None
+                if not warned:
+                    LOG.warning("cannot read whether a successor waits (%s); retrying", exc)
+                    warned = True
+            if found:
+                LOG.info("%s has loaded and waits for the training lease: handing over", found)
+                break
+            if time.monotonic() >= deadline:
+                LOG.warning("no successor loaded within %gs: handing over now", self.handover_wait)
+                break
+            self.requested.wait(LEASE_POLL)
+        with self._lock:
+            self._waiting = False
+        self.request(reason)
 
     def abort(self, reason: str) -> None:
         """Stop the trainer at once, without a save: another instance trains into this output now."""
@@ -561,6 +618,61 @@ class Poller:
                 return
 
 
+class EventLog(Poller):
+    """This instance's events with their times, written to the bucket every `interval` seconds.
+
+    One JSON object a line: {"time": <epoch seconds>, "event": <name>, ...}. The step and save times
+    are the trainer's own (train_callbacks.py prints them); where the trainer cannot print them
+    (ms-swift 3) the steps come from its log lines, at the time the agent reads them.
+    """
+
+    name = "event-log"
+    look_first = False
+
+    def __init__(self, path: Path, interval: float) -> None:
+        super().__init__(interval)
+        self.path = path
+        try:  # a restarted agent on the same instance goes on with the same log
+            self._lines = path.read_text().splitlines(keepends=True)
+        except OSError:
+            self._lines = []
+        self._written = len(self._lines)
+        self._lock = threading.Lock()
+        self.clocked = False  # the trainer prints its clock lines
+
+    def add(self, event: str, when: float | None = None, **fields: Any) -> None:
+        line = json.dumps({"time": round(time.time() if when is None else when, 3), "event": event, **fields})
+        with self._lock:
+            self._lines.append(line + "\n")
+
+    def poll(self) -> bool:
+        with self._lock:
+            if self._written == len(self._lines):
+                return False
+            text, count = "".join(self._lines), len(self._lines)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(text)
+        except OSError as exc:
+            self.warn_once("cannot write the event log %s (%s)", self.path, exc)
+            return False
+        self._written = count
+        return False
+
+    def stop(self) -> None:
+        super().stop()
+        self.poll()
+
+    def watch(self, line: str) -> None:
+        """Take the trainer's clock lines (and, without them, its step lines) from its output."""
+        clock = CLOCK_RE.search(line)
+        if clock:
+            self.add(clock["event"], when=float(clock["time"]), step=int(clock["step"]))
+            self.clocked = True
+        elif not self.clocked and (step := STEP_RE.search(line)):
+            self.add("step", step=int(step["step"]))
+
+
 class NoticeWatcher(Poller):
     """Polls the metadata service for a spot reclaim notice (404: no notice)."""
 
@@ -579,7 +691,7 @@ class NoticeWatcher(Poller):
             self.warn_once("cannot read spot notices at %s (%s)", self.metadata.base_url, exc)
             return False
         if when:
-            self.graceful_stop.request(f"spot reclaim notice (the instance terminates at {when})")
+            self.graceful_stop.request(f"spot reclaim notice (the instance terminates at {when})", after_handover=True)
         return bool(when)
 
 
@@ -614,7 +726,8 @@ class ScaleInWatcher(Poller):
             self.warn_once("cannot read this instance's scaling state (%s)", exc)
             return False
         self.seen = True
-        self.graceful_stop.request(f"scale-in ({SCALE_IN_MARK} in scaling group {self.scale_in.group_id})")
+        self.graceful_stop.request(f"scale-in ({SCALE_IN_MARK} in scaling group {self.scale_in.group_id})",
+                                   after_handover=True)
         return True
 
     def complete(self) -> None:
@@ -673,23 +786,41 @@ def make_lease(config: Config, instance: Instance | None) -> Lease | None:
                  lambda holder: instance_exists(instance.ecs, instance.region, holder))
 
 
-def hold_lease(lease: Lease, stop: GracefulStop, poll: float, alive: Callable[[], bool] = lambda: True) -> bool:
+def hold_lease(lease: Lease, stop: GracefulStop, poll: float, alive: Callable[[], bool] = lambda: True,
+               loaded: threading.Event | None = None, announce_every: float = 10.0) -> bool:
     """Wait until this instance holds the lease, saying who holds it meanwhile; False when stopped first
-    (or when `alive` says the trainer that waits with it has died)."""
-    said = None
-    while not stop.requested.is_set() and alive():
-        try:
-            held, why = lease.try_acquire()
-        except (CloudError, OSError) as exc:
-            held, why = False, f"the lease object cannot be read or written ({exc})"
-        if held:
-            LOG.info("%s (%s): %s", LEASE_MARK, lease.holder, why)
-            return True
-        if why != said:
-            LOG.info("%s: %s", LEASE_WAIT_MARK, why)
-            said = why
-        stop.requested.wait(poll)
-    return False
+    (or when `alive` says the trainer that waits with it has died). Once `loaded` is set (the trainer
+    waits, loaded), the instance announces itself as the successor, again every `announce_every` s; the
+    announcement is taken back when the wait ends without the lease (with it, the caller takes it back
+    once the trainer has its go)."""
+    said, announced, held = None, None, False
+    try:
+        while not stop.requested.is_set() and alive():
+            try:
+                held, why = lease.try_acquire()
+            except (CloudError, OSError) as exc:
+                held, why = False, f"the lease object cannot be read or written ({exc})"
+            if held:
+                LOG.info("%s (%s): %s", LEASE_MARK, lease.holder, why)
+                return True
+            if why != said:
+                LOG.info("%s: %s", LEASE_WAIT_MARK, why)
+                said = why
+            if loaded is not None and loaded.is_set() and (
+                    announced is None or time.monotonic() - announced >= announce_every):
+                try:
+                    lease.announce()
+                    if announced is None:
+                        LOG.info("loaded: told the lease holder that this instance waits to take over")
+                    announced = time.monotonic()
+                except (CloudError, OSError) as exc:
+                    LOG.warning("cannot announce this instance as the successor (%s); retrying", exc)
+            stop.requested.wait(poll)
+        return False
+    finally:
+        if announced is not None and not held:
+            with contextlib.suppress(CloudError, OSError):
+                lease.withdraw()
 
 
 def give_back(lease: Lease | None) -> None:
@@ -770,22 +901,22 @@ def format_value(value: Any) -> list[str]:
 
 
 def swift_command(config: Config, major: int, resume_from: Path | None, gpu: bool, warm: bool = False) -> list[str]:
-    """The `swift sft` command line; `warm` adds the plugin that waits for the agent's go (HANDOVER_PLUGIN)."""
+    """The `swift sft` command line. ms-swift 4 gets the agent's plugin (CALLBACKS_PLUGIN): the trainer's clock,
+    and with `warm` the callback that waits, loaded, for the agent's go."""
     arguments = dict(config.arguments)
     if not gpu and config.cpu_torch_dtype and arguments.get("torch_dtype") not in (None, config.cpu_torch_dtype):
         LOG.info("no CUDA GPU: torch_dtype %s instead of %s", config.cpu_torch_dtype, arguments["torch_dtype"])
         arguments["torch_dtype"] = config.cpu_torch_dtype
     arguments["output_dir"] = str(config.output_dir)
     if major >= 4:
-        # Saves and stops at the end of a step when the agent asks (GracefulStop).
+        # graceful_exit saves and stops at the end of a step when the agent asks (GracefulStop).
         callbacks = arguments.get("callbacks") or []
         callbacks = [callbacks] if isinstance(callbacks, str) else list(callbacks)
-        wanted = ["graceful_exit", *(["train_agent_handover"] if warm else [])]
+        wanted = ["graceful_exit", "train_agent_clock", *(["train_agent_handover"] if warm else [])]
         arguments["callbacks"] = callbacks + [name for name in wanted if name not in callbacks]
-        if warm:
-            plugins = arguments.get("external_plugins") or []
-            plugins = [plugins] if isinstance(plugins, str) else list(plugins)
-            arguments["external_plugins"] = [*plugins, str(HANDOVER_PLUGIN)]
+        plugins = arguments.get("external_plugins") or []
+        plugins = [plugins] if isinstance(plugins, str) else list(plugins)
+        arguments["external_plugins"] = [*plugins, str(CALLBACKS_PLUGIN)]
     command = [config.swift, "sft"]
     for name, value in arguments.items():
         if value is None:
@@ -799,34 +930,45 @@ def swift_command(config: Config, major: int, resume_from: Path | None, gpu: boo
     return command + list(config.extra_args)
 
 
-def pump(stream: TextIO, sinks: list[TextIO]) -> None:
+def pump(stream: TextIO, sinks: list[TextIO], watch: Callable[[str], None]) -> None:
     for line in iter(stream.readline, ""):
         for sink in sinks:
             sink.write(line)
             sink.flush()
+        watch(line)
 
 
 class Swift:
     """A running `swift sft`, its output copied to the logs and the journal."""
 
     def __init__(self, command: list[str], config: Config, out_log: TextIO, err_log: TextIO, stop: GracefulStop,
-                 env: dict[str, str] | None = None) -> None:
+                 events: EventLog, env: dict[str, str] | None = None) -> None:
         environment = dict(os.environ)
         environment.update({key: str(value) for key, value in config.env.items()})
         environment.update(env or {})
         environment.setdefault("PYTHONUNBUFFERED", "1")
         LOG.info("running: %s", " ".join(command))
-        self.stop = stop
+        self.stop, self.events = stop, events
+        self.loaded = threading.Event()  # a warm trainer has loaded and waits for the go
         stop.clear()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=environment, errors="replace")
         stop.process = self.process
         if stop.requested.is_set():  # a stop that came while swift was being started
             stop.signal_trainer()
-        self._pumps = [threading.Thread(target=pump, args=(self.process.stdout, [sys.stdout, out_log]), daemon=True),
-                       threading.Thread(target=pump, args=(self.process.stderr, [sys.stderr, err_log]), daemon=True)]
+        self._pumps = [threading.Thread(target=pump, args=(self.process.stdout, [sys.stdout, out_log], self.watch),
+                                        daemon=True),
+                       threading.Thread(target=pump, args=(self.process.stderr, [sys.stderr, err_log], self.watch),
+                                        daemon=True)]
         for thread in self._pumps:
             thread.start()
+
+    def watch(self, line: str) -> None:
+        if READY_MARK in line:
+            self.loaded.set()
+            self.events.add("loaded")
+        else:
+            self.events.watch(line)
 
     def wait(self) -> int:
         try:
@@ -909,23 +1051,37 @@ def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False)
     metadata = Metadata(config.metadata_url)
     instance = this_instance(config, metadata)
     lease = make_lease(config, instance)
-    stop = GracefulStop()
+    name = instance.instance_id if instance is not None else socket.gethostname()
+    events = EventLog(config.output_dir / EVENTS_DIR / f"{name}.jsonl", config.event_log_interval)
+    events.add("start")
+    events.start()
+    stop = GracefulStop(events)
     stop.graceful = major >= 4
-    with stop_requests(config, metadata, instance, stop):
-        if lease is None:
-            return train(config, start_cold(config, major, out_log, err_log, stop), None, stop)
-        if major >= 4:
-            swift = start_warm(config, major, lease, out_log, err_log, stop)
-        else:
-            swift = start_cold(config, major, out_log, err_log, stop) if take_lease(config, lease, stop) else 0
-        return swift if isinstance(swift, int) else train(config, swift, lease, stop)
+    stop.handover_wait = config.handover_wait
+    code = 1
+    try:
+        with stop_requests(config, metadata, instance, stop):
+            if lease is None:
+                code = train(config, start_cold(config, major, out_log, err_log, stop), None, stop)
+                return code
+            if major >= 4:
+                swift = start_warm(config, major, lease, out_log, err_log, stop)
+            else:
+                swift = start_cold(config, major, out_log, err_log, stop) if take_lease(config, lease, stop) else 0
+            code = swift if isinstance(swift, int) else train(config, swift, lease, stop)
+            return code
+    finally:
+        events.add("exit", code=code)
+        events.stop()
 
 
-def take_lease(config: Config, lease: Lease, stop: GracefulStop, alive: Callable[[], bool] = lambda: True) -> bool:
+def take_lease(config: Config, lease: Lease, stop: GracefulStop, alive: Callable[[], bool] = lambda: True,
+               loaded: threading.Event | None = None) -> bool:
     """Hold the lease, unless a stop comes first or training turns out complete (then give it back)."""
-    if not hold_lease(lease, stop, LEASE_POLL, alive):
+    if not hold_lease(lease, stop, LEASE_POLL, alive, loaded, announce_every=config.lease_heartbeat):
         LOG.info("%s on %s while waiting for the training lease", STOPPED_MARK, stop.reason or "the trainer's exit")
         return False
+    stop.events.add("lease")
     # Checked again once the lease is held: the instance that handed it over may have finished.
     if already_complete(config, dry_run=False):
         give_back(lease)
@@ -933,17 +1089,19 @@ def take_lease(config: Config, lease: Lease, stop: GracefulStop, alive: Callable
     return True
 
 
-def resume_point(config: Config) -> Path | None:
+def resume_point(config: Config, events: EventLog) -> Path | None:
     """The checkpoint to resume from (None: a new training), saying which in train.log."""
     resume_from = newest_valid_checkpoint(config)
     if resume_from is None:
         LOG.info("%s: starting a new training", FRESH_MARK)
+    events.add("resume", step=int(CHECKPOINT_RE.match(resume_from.name)[1]) if resume_from else 0)
     return resume_from
 
 
 def start_cold(config: Config, major: int, out_log: TextIO, err_log: TextIO, stop: GracefulStop) -> Swift:
     """swift sft from the newest valid checkpoint (chosen now: the agent holds the lease, if there is one)."""
-    return Swift(swift_command(config, major, resume_point(config), has_cuda_gpu()), config, out_log, err_log, stop)
+    command = swift_command(config, major, resume_point(config, stop.events), has_cuda_gpu())
+    return Swift(command, config, out_log, err_log, stop, stop.events)
 
 
 def start_warm(config: Config, major: int, lease: Lease, out_log: TextIO, err_log: TextIO,
@@ -955,29 +1113,37 @@ def start_warm(config: Config, major: int, lease: Lease, out_log: TextIO, err_lo
     """
     go_file = Path(tempfile.mkdtemp(prefix="train-agent-")) / "go.json"
     swift = Swift(swift_command(config, major, None, has_cuda_gpu(), warm=True), config, out_log, err_log, stop,
-                  env={GO_FILE_ENV: str(go_file)})
-    if not take_lease(config, lease, stop, alive=lambda: swift.process.poll() is None):
+                  stop.events, env={GO_FILE_ENV: str(go_file)})
+    if not take_lease(config, lease, stop, alive=lambda: swift.process.poll() is None, loaded=swift.loaded):
         died = swift.process.poll()
         swift.kill()
         if died:
             LOG.error("swift sft exited with %d while loading; the next start tries again", died)
             return died if died > 0 else 1
         return 0
-    resume_from = resume_point(config)
+    resume_from = resume_point(config, stop.events)
     atomic_write(go_file, json.dumps({"resume_from": str(resume_from) if resume_from else None}) + "\n")
+    try:
+        lease.withdraw()  # the announcement as a successor, if it made one
+    except (CloudError, OSError) as exc:
+        LOG.warning("cannot take back this instance's announcement as the successor (%s); it expires", exc)
     return swift
 
 
 def train(config: Config, swift: Swift, lease: Lease | None, stop: GracefulStop) -> int:
-    """Keep the lease and write manifests while swift trains; then record how it ended."""
+    """Keep the lease and write manifests while swift trains; then record how it ended.
+
+    While it trains with the lease, a notice or a scale-in waits for a successor (GracefulStop)."""
     keeper = LeaseKeeper(lease, config.lease_heartbeat, stop) if lease is not None else None
     manifests = ManifestWriter(config.output_dir, config.manifest_interval)
     manifests.start()
     if keeper is not None:
+        stop.successor = lease.successor
         keeper.start()
     try:
         returncode = swift.wait()
     finally:
+        stop.successor = None
         if keeper is not None:
             keeper.stop()
         manifests.stop()
@@ -988,6 +1154,7 @@ def train(config: Config, swift: Swift, lease: Lease | None, stop: GracefulStop)
     if reason:
         write_completion_marker(config.output_dir)
         LOG.info("training complete (%s)", reason)
+        stop.events.add("complete")
         code = 0
     elif stop.reason is not None:
         code = stopped(config, stop.reason, returncode)
@@ -1000,6 +1167,8 @@ def train(config: Config, swift: Swift, lease: Lease | None, stop: GracefulStop)
                     "the next start resumes")
         code = 0
     give_back(lease)
+    if lease is not None:
+        stop.events.add("handed_over")
     return code
 
 

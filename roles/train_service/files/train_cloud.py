@@ -13,7 +13,8 @@ Standard library only, like the agent (which imports this file from its own dire
   that may train and a heartbeat. It is created with `x-oss-forbid-overwrite: true`, so of two
   instances that try at once one gets it and the other OSS's 409 `FileAlreadyExists`; it is taken
   over when its holder no longer exists (DescribeInstances) or its heartbeat is older than the
-  expiry; its holder renews it and deletes it when it hands over.
+  expiry; its holder renews it and deletes it when it hands over. A successor whose trainer has
+  loaded announces itself beside it (`<key>.next`), and a holder on its way out hands over then.
 """
 
 from __future__ import annotations
@@ -398,3 +399,32 @@ class Lease:
         if self.holder_now() == self.holder:
             self.oss.delete(self.key)
         self.acquired_at = None
+
+    # A warm successor: an instance whose trainer has loaded and waits for the lease says so in
+    # `<key>.next` (and renews it while it waits), so that the holder, on its way out, trains on
+    # until then and hands over at once.
+
+    @property
+    def successor_key(self) -> str:
+        return self.key + ".next"
+
+    def announce(self) -> None:
+        """Say that this instance has loaded and waits for the lease."""
+        now = time.time()
+        self.oss.put(self.successor_key, LeaseState(self.holder, now, now).dump())
+
+    def successor(self) -> str | None:
+        """The instance other than this one that has loaded and waits for the lease, if it said so
+        within the expiry."""
+        body = self.oss.get(self.successor_key)
+        state = LeaseState.parse(body) if body is not None else None
+        if state is None or state.holder == self.holder or time.time() - state.heartbeat > self.expiry:
+            return None
+        return state.holder
+
+    def withdraw(self) -> None:
+        """Take back this instance's announcement (it holds the lease now, or waits no more)."""
+        body = self.oss.get(self.successor_key)
+        state = LeaseState.parse(body) if body is not None else None
+        if state is not None and state.holder == self.holder:
+            self.oss.delete(self.successor_key)

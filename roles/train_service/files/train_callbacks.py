@@ -1,0 +1,57 @@
+"""The training agent's ms-swift 4 plugin (`--external_plugins`): two trainer callbacks.
+
+- `train_agent_clock`: prints a line with the trainer's own time at the end of every step and after
+  every save (`train-agent-clock: step 7 at 1764598800.123`). The agent copies them into its event
+  log on the bucket, from which chaos.yml tells how long a handover left training idle and whether
+  two instances ever trained at once.
+- `train_agent_handover`: the training agent starts `swift sft` before it holds the training lease,
+  so that the model and the datasets load while the instance it replaces trains on and then saves.
+  This callback blocks at the end of the trainer's construction, after printing READY_MARK (the
+  agent then tells the lease holder that a successor is loaded), until the agent writes the go file
+  named by TRAIN_AGENT_GO_FILE: `{"resume_from": "<checkpoint>" | null}`. It then sets
+  `resume_from_checkpoint`, which ms-swift reads when training begins
+  (`SwiftSft._get_resume_checkpoint`), and training resumes at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from swift.callbacks.base import TrainerCallback
+from swift.callbacks.mapping import callbacks_map
+
+GO_FILE_ENV = "TRAIN_AGENT_GO_FILE"
+READY_MARK = "train-agent-handover: loaded, waiting for the agent's go"
+CLOCK_MARK = "train-agent-clock:"
+
+
+class Clock(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        print(f"{CLOCK_MARK} step {state.global_step} at {time.time():.3f}", flush=True)
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        print(f"{CLOCK_MARK} save {state.global_step} at {time.time():.3f}", flush=True)
+        return control
+
+
+class WaitForGo(TrainerCallback):
+    def on_init_end(self, args, state, control, **kwargs):
+        go_file = os.environ.get(GO_FILE_ENV)
+        if not go_file:
+            return control
+        print(READY_MARK, flush=True)
+        path = Path(go_file)
+        while not path.is_file():
+            time.sleep(0.05)
+        resume_from = json.loads(path.read_text()).get("resume_from")
+        args.resume_from_checkpoint = resume_from
+        print(f"train-agent-handover: go, resume_from_checkpoint={resume_from}", flush=True)
+        return control
+
+
+callbacks_map["train_agent_clock"] = Clock
+callbacks_map["train_agent_handover"] = WaitForGo
