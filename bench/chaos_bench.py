@@ -28,11 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEFAULT_REPORT = ROOT / ".cache" / "chaos-report.json"
-# Two releases at seeded moments, then a reclaim whose notice lasts a real minute at a time scale of 60
+# Two releases at seeded moments, then a reclaim whose notice lasts 80 real seconds at a time scale of 60
 # while no zone has spot capacity (pay-as-you-go replacement), then spot back (the scale-in hook).
-CHAOS_ACTIONS = ["release", "release", {"action": "reclaim", "notice": 3600, "spot_outage": True}]
-# The tiny workload with 400 samples a dataset: 300 steps, enough for four rounds with handovers.
-WORKLOAD = {"staging_tiny_samples": 400}
+CHAOS_ACTIONS = ["release", "release", {"action": "reclaim", "notice": 4800, "spot_outage": True}]
 
 
 def median(values: list[float]) -> float | None:
@@ -87,13 +85,12 @@ def run_fresh(time_scale: float) -> Path:
     localcloud = [str(BIN / "localcloud"), "--state-dir", str(state_dir)]
     subprocess.run([*localcloud, "up", "--time-scale", str(time_scale)], check=True, env=env)
     try:
-        for playbook, extra in (("site.yml", WORKLOAD), ("chaos.yml", {**WORKLOAD, "chaos_actions": CHAOS_ACTIONS,
-                                                                       "chaos_wait_for_completion": True,
-                                                                       "chaos_report_file": str(report)})):
+        for playbook, extra in (("site.yml", {}), ("chaos.yml", {"chaos_actions": CHAOS_ACTIONS,
+                                                                 "chaos_wait_for_completion": True,
+                                                                 "chaos_report_file": str(report)})):
             subprocess.run([str(BIN / "ansible-playbook"), playbook, "-e", json.dumps(extra)], cwd=ROOT, env=env,
                            check=True)
-        subprocess.run([str(BIN / "ansible-playbook"), "teardown.yml", "-e", json.dumps(WORKLOAD)], cwd=ROOT, env=env,
-                       check=True)
+        subprocess.run([str(BIN / "ansible-playbook"), "teardown.yml"], cwd=ROOT, env=env, check=True)
     finally:
         subprocess.run([*localcloud, "down", "--purge"], env=env, check=False)
     return report

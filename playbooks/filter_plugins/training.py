@@ -49,18 +49,23 @@ def checkpoint_steps(keys: list[str], prefix: str) -> list[int]:
     return sorted({int(m.group(1)) for key in keys or [] if (m := pattern.match(key))})
 
 
-def logging_steps(text: str) -> list[int]:
-    """The global step of every training log line of logging.jsonl, in file order."""
-    steps = []
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines text, in order (other lines are skipped: a line cut short)."""
+    entries = []
     for line in (text or "").splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        value = entry.get(AGENT.STEP_KEY) if isinstance(entry, dict) else None
-        if isinstance(value, str) and "/" in value and "train_runtime" not in entry:
-            steps.append(int(value.split("/")[0]))
-    return steps
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def logging_steps(text: str) -> list[int]:
+    """The global step of every training log line of logging.jsonl, in file order."""
+    return [int(value.split("/")[0]) for entry in json_lines(text)
+            if isinstance(value := entry.get(AGENT.STEP_KEY), str) and "/" in value and "train_runtime" not in entry]
 
 
 def logging_max_steps(text: str) -> int | None:
@@ -121,23 +126,25 @@ def steps_lost(steps: list[int], seen_at_release: int, resumed_from: int) -> int
 
 def agent_events(text: str) -> list[dict[str, Any]]:
     """The entries of an instance's event log (the agent's train_agent_events/<instance>.jsonl), in order."""
-    entries = []
-    for line in (text or "").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("time"), (int, float)) and "event" in entry:
-            entries.append(entry)
-    return entries
+    return [entry for entry in json_lines(text) if isinstance(entry.get("time"), (int, float)) and "event" in entry]
+
+
+def _event_log_name(key: str, prefix: str) -> str | None:
+    """The instance whose event log is at `key` under the output `prefix`; None for any other key."""
+    match = re.match(re.escape(prefix) + re.escape(AGENT.EVENTS_DIR) + r"/(?P<name>[^/]+)\.jsonl$", key)
+    return match["name"] if match else None
+
+
+def event_log_keys(keys: list[str], prefix: str) -> list[str]:
+    """The keys of the instances' event logs among the object keys under the output `prefix`."""
+    return [key for key in keys or [] if _event_log_name(key, prefix)]
 
 
 def event_logs(results: list[dict[str, Any]], prefix: str) -> dict[str, str]:
     """{instance id: its event log} from the results of alicloud_oss_object gets looped over the logs' keys
     (`item`, or `key`, and `content`) under `prefix` (the output prefix)."""
-    pattern = re.compile(re.escape(prefix) + re.escape(AGENT.EVENTS_DIR) + r"/(?P<name>[^/]+)\.jsonl$")
-    return {m["name"]: result.get("content") or "" for result in results or []
-            if (m := pattern.match(str(result.get("key") or result.get("item") or "")))}
+    return {name: result.get("content") or "" for result in results or []
+            if (name := _event_log_name(str(result.get("key") or result.get("item") or ""), prefix))}
 
 
 def save_interval_seconds(text: str) -> float | None:
@@ -261,7 +268,7 @@ class FilterModule:
                 "logging_max_steps": logging_max_steps,
                 "train_log_grep": train_log_grep, "train_log_resume": train_log_resume,
                 "steps_lost": steps_lost, "chaos_rounds": chaos_rounds,
-                "agent_events": agent_events, "event_logs": event_logs,
+                "agent_events": agent_events, "event_logs": event_logs, "event_log_keys": event_log_keys,
                 "save_interval_seconds": save_interval_seconds, "chaos_pause": chaos_pause,
                 "handover": handover, "with_handovers": with_handovers, "trainers_at_once": trainers_at_once,
                 "save_steps": save_steps,

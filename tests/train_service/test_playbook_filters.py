@@ -78,3 +78,5 @@ def test_a_handover_is_read_from_the_two_instances_step_times(trained: Path, fil
     keys = [{"key": "output/train_agent_events/i-old.jsonl", "content": old},
             {"key": "output/checkpoint-3/trainer_state.json", "content": "{}"}]
     assert filters.event_logs(keys, "output/") == {"i-old": old}
+    assert filters.event_log_keys(["output/train_agent_events/", "output/train_agent_events/i-1.jsonl",
+                                   "output/logging.jsonl"], "output/") == ["output/train_agent_events/i-1.jsonl"]

@@ -151,8 +151,9 @@ class Config:
     # After a notice or a scale-in, train on for at most this long (seconds) until a successor has
     # loaded, then save and hand over (0: save and stop at once).
     handover_wait: float = 120.0
-    # How often the event log is written to the bucket (seconds).
-    event_log_interval: float = 2.0
+    # How soon a new event is written to the bucket (seconds): what an instance that is killed has not
+    # written yet is missing from its log.
+    event_log_interval: float = 0.25
 
     @classmethod
     def load(cls, path: Path) -> Config:
@@ -324,6 +325,20 @@ def load_with_torch(files: list[Path]) -> None:
                     handle.get_tensor(key)
         elif path.name != "rng_state.pth":
             torch.load(path, map_location="cpu", weights_only=True)
+
+
+def preload_torch() -> threading.Thread:
+    """Import torch and safetensors in the background: the checkpoint checks at a handover (the old
+    instance's after its last save, the successor's before its go) then do not wait for the import,
+    seconds on a busy instance."""
+    def load() -> None:
+        with contextlib.suppress(ImportError):
+            import safetensors.torch  # noqa: F401
+            import torch  # noqa: F401
+
+    thread = threading.Thread(target=load, name="preload-torch", daemon=True)
+    thread.start()
+    return thread
 
 
 def manifest_entries(directory: Path) -> dict[str, dict[str, Any]]:
@@ -619,7 +634,7 @@ class Poller:
 
 
 class EventLog(Poller):
-    """This instance's events with their times, written to the bucket every `interval` seconds.
+    """This instance's events with their times, written to the bucket within `interval` seconds.
 
     One JSON object a line: {"time": <epoch seconds>, "event": <name>, ...}. The step and save times
     are the trainer's own (train_callbacks.py prints them); where the trainer cannot print them
@@ -1048,6 +1063,8 @@ def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False)
     if dry_run:
         print(json.dumps(swift_command(config, major, newest_valid_checkpoint(config), has_cuda_gpu())))
         return 0
+    if config.load_with_torch:
+        preload_torch()
     metadata = Metadata(config.metadata_url)
     instance = this_instance(config, metadata)
     lease = make_lease(config, instance)
