@@ -45,8 +45,9 @@ RECIPE_BEFORE = {
 }
 TINY_BEFORE = {
     **RECIPE_BEFORE, "model_type": "qwen2", "template": "deepseek_r1",
-    "dataset": ["/mnt/oss-data/alpaca-gpt4-data-zh#200", "/mnt/oss-data/alpaca-gpt4-data-en#200",
-                "/mnt/oss-data/self-cognition#200"],
+    # 400 samples a dataset since the handovers (300 steps: the old instance trains on through two).
+    "dataset": ["/mnt/oss-data/alpaca-gpt4-data-zh#400", "/mnt/oss-data/alpaca-gpt4-data-en#400",
+                "/mnt/oss-data/self-cognition#400"],
     "gradient_accumulation_steps": 4, "save_steps": 3, "logging_steps": 1, "dataloader_num_workers": 0,
     "split_dataset_ratio": 0, "seed": 42,
 }
