@@ -153,7 +153,7 @@ class Config:
     handover_wait: float = 120.0
     # How soon a new event is written to the bucket (seconds): what an instance that is killed has not
     # written yet is missing from its log.
-    event_log_interval: float = 0.25
+    event_log_interval: float = 0.5
 
     @classmethod
     def load(cls, path: Path) -> Config:
@@ -667,7 +667,9 @@ class EventLog(Poller):
             text, count = "".join(self._lines), len(self._lines)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(text)
+            # Replaced whole (a rename is a copy on the bucket): an instance killed while it writes
+            # leaves its last complete log, not a truncated one.
+            atomic_write(self.path, text)
         except OSError as exc:
             self.warn_once("cannot write the event log %s (%s)", self.path, exc)
             return False
