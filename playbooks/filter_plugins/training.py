@@ -129,6 +129,11 @@ def agent_events(text: str) -> list[dict[str, Any]]:
     return [entry for entry in json_lines(text) if isinstance(entry.get("time"), (int, float)) and "event" in entry]
 
 
+def _events(text: str, name: str) -> list[dict[str, Any]]:
+    """The entries of an event log that are of one kind (step, save, start, ...)."""
+    return [entry for entry in agent_events(text) if entry["event"] == name]
+
+
 def _event_log_name(key: str, prefix: str) -> str | None:
     """The instance whose event log is at `key` under the output `prefix`; None for any other key."""
     match = re.match(re.escape(prefix) + re.escape(AGENT.EVENTS_DIR) + r"/(?P<name>[^/]+)\.jsonl$", key)
@@ -149,7 +154,7 @@ def event_logs(results: list[dict[str, Any]], prefix: str) -> dict[str, str]:
 
 def save_interval_seconds(text: str) -> float | None:
     """The trainer's seconds between two periodic saves, from its event log (median of the last five)."""
-    saves = [entry["time"] for entry in agent_events(text) if entry["event"] == "save"]
+    saves = [entry["time"] for entry in _events(text, "save")]
     gaps = [later - earlier for earlier, later in itertools.pairwise(saves)][-5:]
     return round(statistics.median(gaps), 3) if gaps else None
 
@@ -163,7 +168,7 @@ def chaos_pause(interval: float | None, seed: Any, number: int) -> float:
 
 def step_times(text: str) -> list[tuple[int, float]]:
     """(step, time) of every step an instance trained, from its event log."""
-    return [(int(entry["step"]), float(entry["time"])) for entry in agent_events(text) if entry["event"] == "step"]
+    return [(int(entry["step"]), float(entry["time"])) for entry in _events(text, "step")]
 
 
 def handover(logs: dict[str, str], released: str, replacement: str) -> dict[str, Any]:
@@ -172,7 +177,7 @@ def handover(logs: dict[str, str], released: str, replacement: str) -> dict[str,
     the two trained at once (their steps interleave) and how long the replacement's agent ran while the
     released instance still trained (the overlap window). None for what the logs do not show."""
     old, new = step_times(logs.get(released, "")), step_times(logs.get(replacement, ""))
-    started = [entry["time"] for entry in agent_events(logs.get(replacement, "")) if entry["event"] == "start"]
+    started = [entry["time"] for entry in _events(logs.get(replacement, ""), "start")]
     result: dict[str, Any] = {"last_step_released": old[-1][0] if old else None,
                               "first_step_replacement": new[0][0] if new else None,
                               "training_gap_seconds": None, "trained_at_once": None, "overlap_seconds": None}
@@ -193,8 +198,7 @@ def save_steps(logs: dict[str, str]) -> int | None:
     """The steps between two periodic saves: the most common distance between successive saves of one
     instance (a graceful stop saves in between)."""
     distances = [later - earlier for text in (logs or {}).values()
-                 for earlier, later in itertools.pairwise(
-                     [entry["step"] for entry in agent_events(text) if entry["event"] == "save"])]
+                 for earlier, later in itertools.pairwise([entry["step"] for entry in _events(text, "save")])]
     return statistics.mode(distances) if distances else None
 
 

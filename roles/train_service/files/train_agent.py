@@ -327,7 +327,7 @@ def load_with_torch(files: list[Path]) -> None:
             torch.load(path, map_location="cpu", weights_only=True)
 
 
-def preload_torch() -> threading.Thread:
+def preload_torch() -> None:
     """Import torch and safetensors in the background: the checkpoint checks at a handover (the old
     instance's after its last save, the successor's before its go) then do not wait for the import,
     seconds on a busy instance."""
@@ -336,9 +336,7 @@ def preload_torch() -> threading.Thread:
             import safetensors.torch  # noqa: F401
             import torch  # noqa: F401
 
-    thread = threading.Thread(target=load, name="preload-torch", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=load, name="preload-torch", daemon=True).start()
 
 
 def manifest_entries(directory: Path) -> dict[str, dict[str, Any]]:

@@ -378,7 +378,10 @@ class Lease:
 
     def state(self) -> LeaseState | None:
         """What the lease object says now (None: there is none, or it is unreadable)."""
-        body = self.oss.get(self.key)
+        return self._read(self.key)
+
+    def _read(self, key: str) -> LeaseState | None:
+        body = self.oss.get(key)
         return LeaseState.parse(body) if body is not None else None
 
     def renew(self) -> bool:
@@ -416,15 +419,13 @@ class Lease:
     def successor(self) -> str | None:
         """The instance other than this one that has loaded and waits for the lease, if it said so
         within the expiry."""
-        body = self.oss.get(self.successor_key)
-        state = LeaseState.parse(body) if body is not None else None
+        state = self._read(self.successor_key)
         if state is None or state.holder == self.holder or time.time() - state.heartbeat > self.expiry:
             return None
         return state.holder
 
     def withdraw(self) -> None:
         """Take back this instance's announcement (it holds the lease now, or waits no more)."""
-        body = self.oss.get(self.successor_key)
-        state = LeaseState.parse(body) if body is not None else None
+        state = self._read(self.successor_key)
         if state is not None and state.holder == self.holder:
             self.oss.delete(self.successor_key)
