@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from . import billing, instances, scaling_groups
+from . import billing, custom_events, instances, scaling_groups
 from .clock import iso_seconds
 from .errors import ApiError
 
@@ -52,6 +52,10 @@ def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
                 "terminate_at": iso_seconds(instance["ReclaimAt"])}
     if route == "bill":
         return billing.report(cloud.store, cloud.clock.now())
+    if route == "events":
+        return {"clock": "virtual", "events": [
+            {**event, "Received": iso_seconds(event["ReceivedVirtual"])}
+            for event in custom_events.all_events(cloud.store)]}
     if route == "time-scale":
         cloud.clock.rescale(float(args["scale"]))
         cloud.settings.time_scale = cloud.clock.scale

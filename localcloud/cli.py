@@ -8,6 +8,7 @@
     localcloud spot set --zone Z --instance-type T --capacity N [--price P]
     localcloud reclaim INSTANCE_ID [--notice SECONDS]
     localcloud bill [--json]
+    localcloud events [--json]          the CloudMonitor custom events reported (PutCustomEvent)
 """
 
 from __future__ import annotations
@@ -240,6 +241,16 @@ def _print_bill(bill: dict[str, Any]) -> None:
     print("(hours on the virtual clock)")
 
 
+def _print_events(events: dict[str, Any]) -> None:
+    if not events["events"]:
+        print("no custom events")
+    for event in events["events"]:
+        print(f"{event['Received']}  {event['Name']}  (group {event['GroupId']}, id {event['Id']}, "
+              f"from {event['Reporter']})")
+        print(f"  {event['Content']}")
+    print("(times on the virtual clock)")
+
+
 def _print_status(status: dict[str, Any]) -> None:
     print(f"localcloud pid {status['pid']}, region {status['region']}, zones {', '.join(status['zones'])}")
     print(f"virtual clock: {status['virtual_now']} (x{status['time_scale']:g})")
@@ -284,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_reclaim.add_argument("--notice", type=float, default=None, help="notice in virtual seconds (default 300)")
     p_bill = sub.add_parser("bill", help="cost so far per charge type")
     p_bill.add_argument("--json", action="store_true")
+    p_events = sub.add_parser("events", help="the CloudMonitor custom events reported so far")
+    p_events.add_argument("--json", action="store_true")
     return parser
 
 
@@ -333,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(bill, indent=2))
             else:
                 _print_bill(bill)
+        elif args.command == "events":
+            events = admin_call(state_dir, "events")
+            if args.json:
+                print(json.dumps(events, indent=2))
+            else:
+                _print_events(events)
     except CliError as err:
         print(f"localcloud: {err}", file=sys.stderr)
         return 1

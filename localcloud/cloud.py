@@ -16,6 +16,7 @@ name appears nowhere else; tests/localcloud/test_record_owners.py holds the rule
   products.ecs_images  image (ImageId; the public system images are registered at start)
   market          spot_market (zone/type), spot_price_history (zone/type/time)
   billing         ledger (InstanceId)
+  custom_events   custom_event (Id)
   server          client_token (product:action:token -> the response first given)
 """
 
@@ -46,6 +47,7 @@ PRODUCTS = {
     "2015-05-01": "ram",
     "2016-04-28": "vpc",
     "2015-04-01": "sts",
+    "2019-01-01": "cms",
 }
 
 
@@ -118,6 +120,9 @@ class Cloud:
         self.market = Market(self.store, self.settings, self.clock)
         self.backend = backend or make_backend(self.settings.backend, self)
         self._tick_lock = threading.Lock()
+        # Set by an API call after which the engine should run now (a new desired capacity, a completed
+        # lifecycle action) rather than at its next round.
+        self.wakeup = threading.Event()
         self._bootstrap_account()
         from .products.ecs_images import ensure_system_images
         ensure_system_images(self)
@@ -170,6 +175,10 @@ class Cloud:
                     fn(self)
                 except Exception:
                     log.exception("background work %s failed; retrying on the next tick", fn.__name__)
+
+    def wake(self) -> None:
+        """Have the engine run its next round now."""
+        self.wakeup.set()
 
     def close(self) -> None:
         self.store.close()

@@ -63,11 +63,12 @@ def run(state_dir: Path, host: str, port: int, oss_port: int, settings: Settings
 
     def engine() -> None:
         while not stop.is_set():
+            cloud.wakeup.clear()
             try:
                 cloud.tick()
             except Exception:
                 log.exception("engine tick failed")
-            stop.wait(cloud.settings.engine_interval)
+            cloud.wakeup.wait(cloud.settings.engine_interval)
 
     threads = [threading.Thread(target=s.serve_forever, name=type(s).__name__, daemon=True) for s in servers]
     threads.append(threading.Thread(target=engine, name="engine", daemon=True))
@@ -83,6 +84,7 @@ def run(state_dir: Path, host: str, port: int, oss_port: int, settings: Settings
 
     def shutdown(signum, frame) -> None:
         stop.set()
+        cloud.wake()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)

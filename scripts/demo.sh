@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: localcloud at 60 times real speed (the one-hour spot protection lasts a minute),
 # site.yml (training starts on a spot instance), chaos.yml (the instance is released twice, then
-# reclaimed while no zone has spot capacity; training resumes each time and runs to completion),
-# then the figures of the run. A demo that ran to its end is torn down first, so that a second
+# reclaimed while no zone has spot capacity; training resumes each time and runs to completion, and
+# the agent reports it and sets the group to 0 instances), the figures of the run, the completion
+# event and a bill that no longer grows, then infer.yml (the recipe's last step) asks the adapter. A demo that ran to its end is torn down first, so that a second
 # `make demo` shows it all again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,10 +29,19 @@ ansible-playbook chaos.yml -e @playbooks/vars/chaos_demo.yml
 
 step "The figures (bench/chaos_bench.py)"
 python bench/chaos_bench.py
+step "What the agent reported when training ended, and the bill (ten virtual minutes apart)"
+localcloud events
+localcloud status | grep -E "^(virtual clock|instances)"
+localcloud bill | tail -2
+sleep 10
+localcloud bill | tail -2
+step "infer.yml: the fine-tuned adapter answers on a one-off instance, released afterwards"
+ansible-playbook infer.yml
 
 cat <<'TEXT'
 
-Everything is still up: `.venv/bin/localcloud status`, `.venv/bin/localcloud bill`,
-`podman exec -it <instance-id> bash`. `.venv/bin/ansible-playbook teardown.yml` releases the
+Everything but the instances (released once training was complete) is still up:
+`.venv/bin/localcloud status`, `.venv/bin/localcloud events`, `.venv/bin/localcloud bill`, the bucket.
+`.venv/bin/ansible-playbook teardown.yml` releases the
 cloud resources; `make down` stops localcloud; `make clean` removes its state and containers.
 TEXT

@@ -21,6 +21,7 @@ SDK_CLIENTS = {
     "ram": ("alibabacloud_ram20150501.client", "Client"),
     "vpc": ("alibabacloud_vpc20160428.client", "Client"),
     "sts": ("alibabacloud_sts20150401.client", "Client"),
+    "cms": ("alibabacloud_cms20190101.client", "Client"),
 }
 
 
@@ -54,7 +55,7 @@ class LocalCloud:
 
     def client(self, product: str, access_key_id: str | None = None, access_key_secret: str | None = None,
                security_token: str | None = None) -> Any:
-        """An official SDK client (`ecs`, `ess`, `ram`, `vpc`, `sts`) for this cloud; root keys by default."""
+        """An official SDK client (`ecs`, `ess`, `ram`, `vpc`, `sts`, `cms`) for this cloud; root keys by default."""
         from alibabacloud_tea_openapi.models import Config
 
         module_name, class_name = SDK_CLIENTS[product]

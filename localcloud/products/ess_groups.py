@@ -181,6 +181,8 @@ def modify_scaling_group(cloud: Cloud, req: Request) -> Doc:
         group["PendingCause"] = _desired_change_cause(before, int(group["DesiredCapacity"]))
     group["ModificationTime"] = iso_minutes(cloud.clock.now())
     scaling_groups.SCALING_GROUP.save(cloud.store, group)
+    if int(group["DesiredCapacity"]) != before:
+        cloud.wake()  # ESS starts the scaling activity within seconds, not at the engine's next round
     return {}
 
 

@@ -209,6 +209,7 @@ def complete_lifecycle_action(cloud: Cloud, req: Request) -> Doc:
     pending = _pending_action(cloud, hook_id, token)
     lifecycle_hooks.end(pending, lifecycle_hooks.COMPLETED, result or pending["DefaultResult"], cloud.clock.now())
     lifecycle_hooks.LIFECYCLE_ACTION.save(cloud.store, pending)
+    cloud.wake()  # the engine goes on with the held instances now, not at its next round
     return {}
 
 

@@ -49,6 +49,23 @@ def checkpoint_steps(keys: list[str], prefix: str) -> list[int]:
     return sorted({int(m.group(1)) for key in keys or [] if (m := pattern.match(key))})
 
 
+def valid_checkpoint_steps(keys: list[str], prefix: str) -> list[int]:
+    """The global steps of the checkpoints whose save is complete (trainer_state.json) and checked by the
+    agent (its manifest, written once the save is complete), ascending."""
+    manifests = re.compile(re.escape(prefix) + r"checkpoint-(\d+)/" + re.escape(AGENT.MANIFEST_NAME) + "$")
+    checked = {int(m.group(1)) for key in keys or [] if (m := manifests.match(key))}
+    return [step for step in checkpoint_steps(keys, prefix) if step in checked]
+
+
+def infer_answers(text: str) -> list[dict[str, str]]:
+    """The question and answer of each line of `swift infer --result_path`'s JSON lines."""
+    answers = []
+    for row in json_lines(text):
+        questions = [m.get("content", "") for m in row.get("messages", []) if m.get("role") == "user"]
+        answers.append({"question": questions[0] if questions else "", "answer": row.get("response", "")})
+    return answers
+
+
 def json_lines(text: str) -> list[dict[str, Any]]:
     """The JSON objects of a JSON-lines text, in order (other lines are skipped: a line cut short)."""
     entries = []
@@ -258,6 +275,12 @@ def chaos_summary(report: dict[str, Any]) -> list[str]:
         pairs = report["two_trainers_at_once"]
         lines.append("Two trainers at once: " + (", ".join(" and ".join(pair) for pair in pairs) if pairs else "never"))
     lines.append("Instances: " + ", ".join(f"{i['instance_id']} ({i['charge']})" for i in report["instances"]))
+    ending = report.get("ending") or {}
+    if ending.get("events"):
+        said = "; ".join(f"{e.get('status')} at step {e.get('global_step')}/{e.get('max_steps')} "
+                         f"({e.get('final_checkpoint')})" for e in ending["events"])
+        lines.append(f"The agent reported: {said}; the group is at {ending['instances']} instances "
+                     f"(desired capacity {ending['desired_capacity']})")
     bill = report.get("bill") or {}
     if bill:
         parts = [f"{kind} {line['hours']:.3f} h {line['cost']:.2f} RMB"
@@ -276,4 +299,5 @@ class FilterModule:
                 "save_interval_seconds": save_interval_seconds, "chaos_pause": chaos_pause,
                 "handover": handover, "with_handovers": with_handovers, "trainers_at_once": trainers_at_once,
                 "save_steps": save_steps,
-                "replacement_instance": replacement_instance, "chaos_summary": chaos_summary}
+                "replacement_instance": replacement_instance, "chaos_summary": chaos_summary,
+                "valid_checkpoint_steps": valid_checkpoint_steps, "infer_answers": infer_answers}

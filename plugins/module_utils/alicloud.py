@@ -40,6 +40,7 @@ RPC_PRODUCTS = {
     "ram": "alibabacloud_ram20150501",
     "vpc": "alibabacloud_vpc20160428",
     "sts": "alibabacloud_sts20150401",
+    "cms": "alibabacloud_cms20190101",
 }
 
 # Answers worth retrying: throttling and transient service errors (plus every 5xx status).

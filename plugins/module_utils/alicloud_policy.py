@@ -86,12 +86,30 @@ def check_bucket_name(name: str) -> None:
 
 
 def training_agent_statements(region: str) -> list[dict[str, Any]]:
-    """What the training agent calls besides OSS: whether the instance holding its lease still exists.
+    """What the training agent calls besides OSS and its scaling group: whether the instance holding its
+    lease still exists, and the CloudMonitor event it reports when training ends.
 
     DescribeInstances is authorized on `acs:ecs:<region>:<account>:instance/*` (it reads, and only
-    in the project's region).
+    in the project's region). PutCustomEvent has no resource-level permission: RAM takes `*` only.
     """
-    return [{"Effect": "Allow", "Action": ["ecs:DescribeInstances"], "Resource": [f"acs:ecs:{region}:*:instance/*"]}]
+    return [{"Effect": "Allow", "Action": ["ecs:DescribeInstances"], "Resource": [f"acs:ecs:{region}:*:instance/*"]},
+            {"Effect": "Allow", "Action": ["cms:PutCustomEvent"], "Resource": ["*"]}]
+
+
+# What an instance does with its own scaling group: see that the group removes it (Removing:Wait at
+# the SCALE_IN hook) and let the removal go on once it has handed over; set the desired capacity to 0
+# once training has ended.
+SCALING_GROUP_ACTIONS = ("ess:DescribeScalingInstances", "ess:DescribeScalingActivities",
+                         "ess:DescribeLifecycleActions", "ess:CompleteLifecycleAction", "ess:ModifyScalingGroup")
+
+
+def scaling_group_policy(region: str, group_id: str) -> dict[str, Any]:
+    """The training instances' calls on their scaling group, on that group only."""
+    if not re.match(r"^asg-[A-Za-z0-9]+$", group_id or ""):
+        raise PolicyError(f"Invalid scaling group id {group_id!r}: an ESS id looks like asg-bp1...")
+    return {"Version": "1", "Statement": [{
+        "Effect": "Allow", "Action": list(SCALING_GROUP_ACTIONS),
+        "Resource": [f"acs:ess:{region}:*:scalinggroup/{group_id}"]}]}
 
 
 def oss_training_policy(bucket: str, read_prefixes: list[str], write_prefixes: list[str]) -> dict[str, Any]:

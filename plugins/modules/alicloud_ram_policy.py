@@ -42,11 +42,29 @@ options:
     description:
       - With O(oss_access), also allow what the training agent calls besides OSS, on its own resources
         only - C(ecs:DescribeInstances) in the region, to tell whether the instance that holds the
-        training lease still exists.
+        training lease still exists, and C(cms:PutCustomEvent) (which RAM authorizes on C(*) only), to
+        report that training ended.
     type: dict
     suboptions:
       region:
         description: The project's region.
+        type: str
+        required: true
+  group_access:
+    description:
+      - Generate the document for the training instances' calls on their own scaling group, on that
+        group only - see their scale-in (C(ess:DescribeScalingInstances), C(ess:DescribeScalingActivities),
+        C(ess:DescribeLifecycleActions)), complete their lifecycle action (C(ess:CompleteLifecycleAction))
+        and set the group to 0 instances when training ends (C(ess:ModifyScalingGroup)).
+      - Mutually exclusive with O(policy_document) and O(oss_access).
+    type: dict
+    suboptions:
+      region:
+        description: The group's region.
+        type: str
+        required: true
+      scaling_group_id:
+        description: The group's id.
         type: str
         required: true
   description:
@@ -107,6 +125,7 @@ from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy
     oss_training_policy,
     parse_policy,
     same_policy,
+    scaling_group_policy,
     training_agent_statements,
 )
 
@@ -131,8 +150,10 @@ def wanted_document(params: dict[str, Any]) -> dict[str, Any]:
         return document
     if params.get("agent_access"):
         raise PolicyError("agent_access goes with oss_access (it adds to the generated document).")
+    if params.get("group_access"):
+        return scaling_group_policy(params["group_access"]["region"], params["group_access"]["scaling_group_id"])
     if params.get("policy_document") is None:
-        raise PolicyError("Give policy_document or oss_access.")
+        raise PolicyError("Give policy_document, oss_access or group_access.")
     return parse_policy(params["policy_document"])
 
 
@@ -186,11 +207,13 @@ def main() -> None:
                 write_prefixes=dict(type="list", elements="str", default=["output/"]),
             )),
             agent_access=dict(type="dict", options=dict(region=dict(type="str", required=True))),
+            group_access=dict(type="dict", options=dict(region=dict(type="str", required=True),
+                                                        scaling_group_id=dict(type="str", required=True))),
             description=dict(type="str"),
             force=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),
         ),
-        mutually_exclusive=[["policy_document", "oss_access"]],
+        mutually_exclusive=[["policy_document", "oss_access", "group_access"]],
     )
     document = None
     if module.params["state"] == "present":

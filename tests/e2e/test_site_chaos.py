@@ -7,9 +7,10 @@ checkpoint every 3). chaos.yml releases the instance twice as the recipe's test 
 moments within the save interval; then reclaims it with a notice of 80 real seconds while no zone has
 spot capacity (the group falls back to pay-as-you-go, and the two instances overlap for the notice)
 and gives the capacity back (the group returns to spot through the scale-in hook); training runs to
-completion. The handovers lose no step, and no two instances ever train at once. The final adapter
+completion. The handovers lose no step, and no two instances ever train at once. On completion the
+agent reports it to CloudMonitor and sets the group to 0 instances: the bill stops. The final adapter
 is compared with one from an uninterrupted run of the same configuration, trained on the host while
-chaos.yml runs. A second site.yml then changes nothing; teardown leaves nothing.
+chaos.yml runs. A second site.yml then changes nothing and starts nothing; teardown leaves nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import json
 import os
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from localcloud.backends.containers import podman_usable
+from localcloud.clock import parse_iso
 
 from ..adapters import final_adapter, read_safetensors
 from .conftest import PROJECT, run_playbook
@@ -117,6 +120,57 @@ def start_uninterrupted(cloud, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     return process, tmp_path / "reference" / "output"
 
 
+def check_nothing_is_paid_after_completion(cloud, report: dict) -> None:
+    """The agent reported the completion once and set the group to 0; the bill stops growing."""
+    ending = report["ending"]
+    (event,) = ending["events"]
+    assert event["status"] == "complete", event
+    assert event["final_checkpoint"].endswith(f"checkpoint-{report['training']['max_steps']}"), event
+    assert event["global_step"] == report["training"]["max_steps"]
+    assert {i["instance_id"] for i in report["instances"]} <= set(event["instances_used"]), event
+    assert (ending["desired_capacity"], ending["instances"]) == (0, 0), ending
+    bill = cloud.admin("bill")
+    assert {"spot", "pay-as-you-go"} <= set(bill["by_charge_type"]), bill
+    assert all(entry["End"] is not None for entry in bill["entries"]), bill["entries"]
+    time.sleep(600 / 60)  # ten virtual minutes
+    assert cloud.admin("bill")["total"] == bill["total"]
+
+
+def check_released_within_a_virtual_minute(cloud, output: Path) -> None:
+    """From the agent's own time of completion to the release of its instance in localcloud's ledger."""
+    status = cloud.admin("status")
+    real_now, virtual_now = time.time(), parse_iso(status["virtual_now"])
+    ended = {}
+    for log in (output / "train_agent_events").glob("*.jsonl"):
+        for line in log.read_text().splitlines():
+            if json.loads(line)["event"] == "complete":
+                ended[log.stem] = json.loads(line)["time"]
+    ((instance, completed),) = ended.items()
+    (entry,) = [e for e in cloud.admin("bill")["entries"] if e["InstanceId"] == instance]
+    released_virtual_seconds_later = (entry["End"] - (virtual_now - (real_now - completed) * status["time_scale"]))
+    print(f"{instance}: released {released_virtual_seconds_later:.1f} virtual seconds after its training completed")
+    assert released_virtual_seconds_later <= 60
+
+
+def check_inference(cloud, tmp_path: Path, settings: dict, final_step: int) -> None:
+    """infer.yml asks the final adapter on a one-off instance, which it releases; twice, the same answer."""
+    answers = []
+    for run in (1, 2):
+        result_file = tmp_path / f"infer-{run}.json"
+        infer = run_playbook(cloud, "infer.yml", tmp_path / f"infer-{run}",
+                             extravars={**settings, "infer_result_file": str(result_file), "infer_max_new_tokens": 32})
+        assert infer.rc == 0, infer.stdout[-5000:]
+        result = json.loads(result_file.read_text())
+        assert result["checkpoint"].endswith(f"/output/checkpoint-{final_step}"), result
+        ((question, answer),) = [(a["question"], a["answer"]) for a in result["answers"]]
+        assert question == "Who are you?" and answer, result
+        assert "Q: Who are you?" in infer.stdout
+        answers.append(answer)
+        assert not [i for i in cloud.admin("status")["instances"] if not i["ScalingGroupId"]], "left running"
+    print("infer.yml answered:", json.dumps(answers[0]))
+    assert answers[0] == answers[1]
+
+
 def current_instance(cloud) -> str:
     status = cloud.admin("status")
     running = [i["InstanceId"] for i in status["instances"] if i["Status"] == "Running" and i["ScalingGroupId"]]
@@ -179,18 +233,19 @@ def check_chaos_and_completion(cloud, tmp_path: Path, settings: dict, reference_
     # Warm: the replacement's model was loaded, the gap is the save and the resume (a cold start's
     # boot, mount and load take about 40 s here; bench/chaos_bench.py prints the figures).
     assert statistics.median(item["training_gap_seconds"] for item in handovers) < 20, handovers
-    bill = cloud.admin("bill")["by_charge_type"]
-    assert {"spot", "pay-as-you-go"} <= set(bill), bill
+    check_nothing_is_paid_after_completion(cloud, report)
 
-    # A second site.yml changes nothing and leaves the training instance alone.
-    last_instance = current_instance(cloud)
+    # A second site.yml changes nothing, and starts no new training: it says that training is complete.
     again = run_playbook(cloud, "site.yml", tmp_path / "site-again", extravars=settings)
     assert again.rc == 0, again.stdout[-5000:]
     assert again.changed() == 0, again.changed_tasks()
-    assert current_instance(cloud) == last_instance, "a second site.yml run must not replace the instance"
+    assert "is complete: the scaling group stays at 0 instances" in " ".join(again.stdout.split())
+    assert not [i for i in cloud.admin("status")["instances"] if i["ScalingGroupId"]]
 
     download_prefix(cloud, "output/", tmp_path / "bucket-output")
     output = tmp_path / "bucket-output" / "output"
+    check_released_within_a_virtual_minute(cloud, output)
+    check_inference(cloud, tmp_path, settings, report["training"]["max_steps"])
     interrupted = read_safetensors(final_adapter(output))
     assert reference_run.wait(timeout=1200) == 0, (tmp_path / "reference-agent.log").read_text()[-3000:]
     reference = read_safetensors(final_adapter(reference_output))

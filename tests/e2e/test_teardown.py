@@ -56,6 +56,12 @@ def test_teardown_after_a_partial_site_leaves_nothing_and_a_second_teardown_chan
     left = project_resources(cloud)
     assert left["groups"] == [PROJECT] and left["buckets"] and left["roles"] and left["policies"]
 
+    # No checkpoint yet: infer.yml says so and what to do, and launches nothing.
+    infer = run_playbook(cloud, "infer.yml", tmp_path / "infer")
+    assert infer.rc != 0
+    assert "No valid checkpoint in oss://" in " ".join(infer.stdout.split()), infer.stdout[-3000:]
+    assert project_resources(cloud)["instances"] == left["instances"]
+
     first = run_playbook(cloud, "teardown.yml", tmp_path / "teardown-1")
     assert first.rc == 0, first.stdout[-4000:]
     assert project_resources(cloud) == NOTHING

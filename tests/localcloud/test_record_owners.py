@@ -32,6 +32,7 @@ OWNERS = {
     "spot_market": "market.py",
     "spot_price_history": "market.py",
     "ledger": "billing.py",
+    "custom_event": "custom_events.py",
     "client_token": "server.py",
 }
 # Kinds that are also words of the APIs ("vpc" is a product, "image" a ResourceType): for them only

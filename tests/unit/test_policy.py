@@ -9,6 +9,7 @@ from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy
     oss_training_policy,
     parse_policy,
     same_policy,
+    scaling_group_policy,
     training_agent_statements,
     trust_policy,
 )
@@ -26,10 +27,21 @@ def test_training_policy_reads_model_and_data_and_writes_only_the_output():
     assert all("oss:*" not in s["Action"] for s in policy["Statement"])
 
 
-def test_the_agent_may_only_read_instances_of_its_region():
-    (statement,) = training_agent_statements("cn-hangzhou")
-    assert statement == {"Effect": "Allow", "Action": ["ecs:DescribeInstances"],
+def test_the_agent_may_only_read_instances_of_its_region_and_report_its_event():
+    instances, events = training_agent_statements("cn-hangzhou")
+    assert instances == {"Effect": "Allow", "Action": ["ecs:DescribeInstances"],
                          "Resource": ["acs:ecs:cn-hangzhou:*:instance/*"]}
+    # CloudMonitor's PutCustomEvent has no resource-level permission.
+    assert events == {"Effect": "Allow", "Action": ["cms:PutCustomEvent"], "Resource": ["*"]}
+
+
+def test_the_instances_may_scale_in_and_zero_their_own_group_only():
+    (statement,) = scaling_group_policy("cn-hangzhou", "asg-bp1abc")["Statement"]
+    assert statement["Resource"] == ["acs:ess:cn-hangzhou:*:scalinggroup/asg-bp1abc"]
+    assert "ess:ModifyScalingGroup" in statement["Action"]
+    assert not [action for action in statement["Action"] if "*" in action]
+    with pytest.raises(PolicyError, match="scaling group id"):
+        scaling_group_policy("cn-hangzhou", "*")
 
 
 def test_training_policy_needs_a_prefix_and_a_valid_bucket():

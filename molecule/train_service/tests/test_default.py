@@ -34,6 +34,10 @@ def test_the_unit_is_enabled_and_ordered_after_the_mount(host):
     assert "/mnt/oss-data" in required.removeprefix("RequiresMountsFor=").split()
     assert "Restart=on-failure" in unit
     assert "/root/train.sh" in unit
+    # Root only: the configuration may hold a webhook's token.
+    config = host.file("/etc/train-agent/config.json")
+    assert (config.user, config.mode) == ("root", 0o600)
+    assert json.loads(config.content_string)["failure_limit"] == 3
 
 
 def test_training_is_killed_resumes_and_stops_when_complete(host):

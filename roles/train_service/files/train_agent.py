@@ -20,6 +20,9 @@ Started at boot by train.service, after the bucket is mounted:
    writes its manifest, checks it and exits 0 without marking training complete.
 5. Log to /root/train-service-log/train.log and train_error.log (as the recipe does) and to
    stdout/stderr, which systemd sends to the journal.
+6. When training is complete, or has failed more often in a row than `failure_limit` allows: report a
+   CloudMonitor custom event (and POST the same to a webhook, if one is set) and set the scaling
+   group's desired capacity to 0, so that nothing is paid for an instance that no longer trains.
 
 Standard library only: it runs with the system python3 or the training environment's python.
 """
@@ -62,6 +65,9 @@ from train_cloud import (
     ScaleIn,
     StaticCredentials,
     instance_exists,
+    instance_tags,
+    post_webhook,
+    put_custom_event,
     scaling_group_of,
 )
 
@@ -73,6 +79,7 @@ MANIFEST_NAME = "train_agent_manifest.json"
 COMPLETE_MARKER = "train_agent_complete.json"
 LOG_DIR = Path("/root/train-service-log")
 TRAIN_LOG = "train.log"
+ERROR_LOG = "train_error.log"
 # The lines of train.log the playbooks read (playbooks/filter_plugins/training.py imports these): how a
 # start chose its checkpoint, and ms-swift's step lines ({'loss': ..., 'global_step/max_steps': '7/150'}).
 RESUME_MARK = "newest valid checkpoint"
@@ -154,6 +161,18 @@ class Config:
     # How soon a new event is written to the bucket (seconds): what an instance that is killed has not
     # written yet is missing from its log.
     event_log_interval: float = 0.5
+    # When training ends (complete, or given up after `failure_limit` failed starts in a row): the
+    # CloudMonitor custom event's name (None reports none), a webhook that takes a JSON POST (a
+    # DingTalk robot), and whether the scaling group is set to 0 instances.
+    event_name: str | None = "train-service"
+    notify_webhook: str | None = None
+    scale_to_zero: bool = True
+    failure_limit: int = 3
+    # Where the agent keeps what outlives one start on this instance (the failed starts in a row).
+    state_dir: Path = Path("/var/lib/train-agent")
+    # An instance with this tag (key=value) does not train: one launched from the training image for
+    # something else (infer.yml's).
+    no_training_tag: str | None = "train-agent=off"
 
     @classmethod
     def load(cls, path: Path) -> Config:
@@ -170,8 +189,9 @@ class Config:
         if "output_dir" not in raw:
             raise AgentError(f"{path}: output_dir is required")
         raw["output_dir"] = Path(raw["output_dir"])
-        if "log_dir" in raw:
-            raw["log_dir"] = Path(raw["log_dir"])
+        for name in ("log_dir", "state_dir"):
+            if name in raw:
+                raw[name] = Path(raw[name])
         return cls(**raw)
 
 
@@ -792,6 +812,20 @@ def this_instance(config: Config, metadata: Metadata) -> Instance | None:
                     credentials)
 
 
+def no_training_tag(config: Config, instance: Instance) -> str | None:
+    """The configured no-training tag when this instance has it (None also when its tags cannot be read:
+    then it trains, and the lease keeps it from training beside another)."""
+    if not config.no_training_tag:
+        return None
+    key, _, value = config.no_training_tag.partition("=")
+    try:
+        tags = instance_tags(instance.ecs, instance.region, instance.instance_id)
+    except (CloudError, OSError) as exc:
+        LOG.warning("cannot read this instance's tags (%s); it trains", exc)
+        return None
+    return config.no_training_tag if key in tags and tags[key] == value else None
+
+
 def make_lease(config: Config, instance: Instance | None) -> Lease | None:
     """The lease of this instance on the output directory; None when none is configured."""
     if instance is None:
@@ -1022,12 +1056,217 @@ def stop_requests(config: Config, metadata: Metadata, instance: Instance | None,
         scale_in.complete()
 
 
+# --------------------------------------------------------------------------- when training ends
+
+# Retries of the calls that stop the bill (throttling, a network blip): 1, 2, 4, 8, 16 s apart.
+END_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
+# How long a finished agent waits for its group to hold it at the scale-in hook (then it lets it go).
+SCALE_IN_WAIT = 60.0
+ERROR_TAIL_LINES = 30
+ERROR_TAIL_CHARS = 3000
+
+
+def error_tail(log_dir: Path) -> str:
+    """The last lines of train_error.log (what swift and the agent said went wrong)."""
+    try:
+        lines = (log_dir / ERROR_LOG).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-ERROR_TAIL_LINES:])[-ERROR_TAIL_CHARS:]
+
+
+def training_summary(config: Config, instance: Instance, status: str) -> dict[str, Any]:
+    """What the end-of-training event says: where the result is, how far it got, how long it took and on
+    which instances (from their event logs)."""
+    found = checkpoints(config.output_dir)
+    progress = trainer_progress(found[0][1]) if found else None
+    starts, instances = [], []
+    for log in sorted((config.output_dir / EVENTS_DIR).glob("*.jsonl")):
+        instances.append(log.stem)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            starts.append(float(json.loads(log.read_text().splitlines()[0])["time"]))
+    return {
+        "status": status,
+        "output_dir": str(config.output_dir),
+        "bucket": config.lease_bucket,
+        "final_checkpoint": str(found[0][1]) if found else None,
+        "global_step": progress[0] if progress else 0,
+        "max_steps": progress[1] if progress else None,
+        "wall_seconds": round(time.time() - min(starts), 1) if starts else None,
+        "instances_used": instances,
+        "instance": instance.instance_id,
+    }
+
+
+def with_retries(what: str, call: Callable[[], Any]) -> Any:
+    """`call()`, retried with backoff on cloud and network errors; the last error when all fail."""
+    for delay in (*END_RETRY_DELAYS, None):
+        try:
+            return call()
+        except (CloudError, OSError) as exc:
+            if delay is None:
+                raise
+            LOG.warning("%s failed (%s); retrying in %gs", what, exc, delay)
+            time.sleep(delay)
+    return None
+
+
+class Ending:
+    """What an agent does when training ends: say so, and stop paying for the group's instances.
+
+    The CloudMonitor event (and the webhook) come first, then the group's desired capacity goes to 0,
+    then the agent completes its own scale-in lifecycle action so that the group releases it at once.
+    Each step is retried; a step that still fails is logged and reported (a failed scale-to-zero is
+    itself reported as a failure), never left silent.
+    """
+
+    def __init__(self, config: Config, instance: Instance, events: EventLog) -> None:
+        self.config, self.instance, self.events = config, instance, events
+        self.cms = RpcClient(config.api_endpoint.format(product="cms", region=instance.region), "2019-01-01",
+                             instance.credentials)
+
+    def notify(self, summary: dict[str, Any]) -> bool:
+        """Report `summary`; whether every configured channel took it."""
+        content = json.dumps(summary, sort_keys=True)
+        delivered = True
+        if self.config.event_name:
+            try:
+                with_retries("reporting the CloudMonitor event",
+                             lambda: put_custom_event(self.cms, self.config.event_name, content))
+                LOG.info("reported the CloudMonitor event %s: training %s", self.config.event_name, summary["status"])
+            except (CloudError, OSError) as exc:
+                LOG.error("cannot report the CloudMonitor event %s (%s): does the instance role allow "
+                          "cms:PutCustomEvent?", self.config.event_name, exc)
+                delivered = False
+        if self.config.notify_webhook:
+            text = (f"{self.config.event_name or 'training'}: training {summary['status']} at step "
+                    f"{summary['global_step']}/{summary['max_steps'] or '?'} ({summary['final_checkpoint']})")
+            try:
+                post_webhook(self.config.notify_webhook, {"msgtype": "text", "text": {"content": text},
+                                                          "event": self.config.event_name, "result": summary})
+                LOG.info("posted the result to the webhook")
+            except (CloudError, OSError, ValueError) as exc:  # never fatal: the event is the record
+                LOG.warning("the webhook did not take the result (%s)", exc)
+                delivered = False
+        self.events.add("notified", status=summary["status"], delivered=delivered)
+        return delivered
+
+    def stop_paying(self) -> str | None:
+        """Set the group to 0 instances and let this one go; None when done, else what went wrong."""
+        if not self.config.scale_to_zero:
+            return None
+        try:
+            group_id = with_retries("finding this instance's scaling group",
+                                    lambda: scaling_group_of(self.instance.ecs, self.instance.region,
+                                                             self.instance.instance_id))
+        except (CloudError, OSError) as exc:
+            return f"cannot tell this instance's scaling group ({exc})"
+        if group_id is None:
+            LOG.info("this instance is in no scaling group: nothing to scale in")
+            return None
+        scale_in = ScaleIn(self.instance.ess, self.instance.region, group_id, self.instance.instance_id)
+        try:
+            with_retries(f"setting {group_id}'s desired capacity to 0", scale_in.scale_to_zero)
+        except (CloudError, OSError) as exc:
+            return (f"cannot set the desired capacity of {group_id} to 0 ({exc}); the instance keeps running and "
+                    "billing: set it by hand, and check that the instance role allows ess:ModifyScalingGroup "
+                    "on the group")
+        LOG.info("desired capacity of %s set to 0: the group removes this instance", group_id)
+        self.events.add("scaled_to_zero", group=group_id)
+        deadline = time.monotonic() + SCALE_IN_WAIT
+        while time.monotonic() < deadline:
+            try:
+                if scale_in.complete():
+                    LOG.info("lifecycle action completed: the group releases this instance now")
+                    self.events.add("released_self")
+                    return None
+            except (CloudError, OSError) as exc:
+                LOG.warning("cannot complete this instance's lifecycle action yet (%s)", exc)
+            time.sleep(0.2)
+        LOG.info("no lifecycle action held this instance within %gs; the group removes it", SCALE_IN_WAIT)
+        return None
+
+    def complete(self) -> None:
+        """Training is complete: report it once (the marker records that it was), then stop paying."""
+        marker = self.config.output_dir / COMPLETE_MARKER
+        record = json.loads(marker.read_text()) if marker.is_file() else {}
+        if not record.get("notified_at"):
+            self.notify(training_summary(self.config, self.instance, "complete"))
+            record["notified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            with contextlib.suppress(OSError):
+                atomic_write(marker, json.dumps(record, indent=2) + "\n")
+        if problem := self.stop_paying():
+            LOG.error("%s", problem)
+            self.notify({**training_summary(self.config, self.instance, "failed"), "error": problem})
+
+    def give_up(self, error: str) -> None:
+        """Training failed in a way a restart does not fix: report it with the error, then stop paying."""
+        summary = {**training_summary(self.config, self.instance, "failed"), "error": error,
+                   "error_tail": error_tail(self.config.log_dir)}
+        self.notify(summary)
+        if problem := self.stop_paying():
+            LOG.error("%s", problem)
+
+
+class FailedStarts:
+    """The failed starts in a row on this instance, without progress (a newer valid checkpoint) between them."""
+
+    def __init__(self, config: Config) -> None:
+        self.path = config.state_dir / "failed_starts.json"
+
+    def add(self, step: int) -> int:
+        """Count one more failed start at checkpoint `step`; how many in a row."""
+        try:
+            record = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        count = int(record.get("count", 0)) + 1 if record.get("step") == step else 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, json.dumps({"count": count, "step": step}) + "\n")
+        return count
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def newest_step(config: Config) -> int:
+    found = newest_valid_checkpoint(config)
+    return int(CHECKPOINT_RE.match(found.name)[1]) if found else 0
+
+
+def conclude(config: Config, instance: Instance | None, events: EventLog, code: int, error: str | None = None) -> int:
+    """After a start: on completion, or at the failure limit, report it and stop paying; the exit code.
+
+    Without an instance (a host, tests) there is no group and no event: the code as it was."""
+    if instance is None:
+        return code
+    ending = Ending(config, instance, events)
+    if completion(config.output_dir):
+        FailedStarts(config).clear()
+        ending.complete()
+        return 0
+    if code == 0:
+        FailedStarts(config).clear()
+        return 0
+    count = FailedStarts(config).add(newest_step(config))
+    if count < config.failure_limit:
+        LOG.error("start %d of %d in a row failed (exit %d); systemd starts the agent again", count,
+                  config.failure_limit, code)
+        return code
+    message = error or f"swift sft failed {count} times in a row (last exit {code}) without a new checkpoint"
+    LOG.error("%s: giving up, reporting it and setting the scaling group to 0 instances", message)
+    ending.give_up(message)
+    FailedStarts(config).clear()
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 
 def setup_logging(log_dir: Path) -> tuple[TextIO, TextIO]:
     log_dir.mkdir(parents=True, exist_ok=True)
     out_log = (log_dir / TRAIN_LOG).open("a", encoding="utf-8")
-    err_log = (log_dir / "train_error.log").open("a", encoding="utf-8")
+    err_log = (log_dir / ERROR_LOG).open("a", encoding="utf-8")
     formatter = logging.Formatter("%(asctime)s train-agent %(levelname)s %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout), logging.StreamHandler(out_log)]
     errors = logging.StreamHandler(err_log)
@@ -1054,42 +1293,57 @@ def already_complete(config: Config, dry_run: bool) -> bool:
 
 
 def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False) -> int:
-    if already_complete(config, dry_run):
+    if dry_run:
+        if not already_complete(config, dry_run=True):
+            print(json.dumps(swift_command(config, swift_major(config), newest_valid_checkpoint(config),
+                                           has_cuda_gpu())))
         return 0
+    metadata = Metadata(config.metadata_url)
+    instance = this_instance(config, metadata)
+    name = instance.instance_id if instance is not None else socket.gethostname()
+    events = EventLog(config.output_dir / EVENTS_DIR / f"{name}.jsonl", config.event_log_interval)
+    if instance is not None and (tag := no_training_tag(config, instance)):
+        LOG.info("this instance has the tag %s: it does not train", tag)
+        return 0
+    if already_complete(config, dry_run=False):
+        # Nothing to train: make sure nobody pays for it (the event was reported when it completed).
+        return conclude(config, instance, events, 0)
+    events.add("start")
+    events.start()
+    code, error = 1, None
+    try:
+        code = train_once(config, metadata, instance, events, out_log, err_log)
+    except AgentError as exc:
+        LOG.error("%s", exc)
+        code, error = 2, str(exc)
+    try:
+        return conclude(config, instance, events, code, error)
+    finally:
+        events.add("exit", code=code)
+        events.stop()
+
+
+def train_once(config: Config, metadata: Metadata, instance: Instance | None, events: EventLog, out_log: TextIO,
+               err_log: TextIO) -> int:
+    """One start: hold the lease, run swift until it ends or is stopped; the exit code."""
     if not config.output_dir.parent.is_dir():
         raise AgentError(f"{config.output_dir.parent} does not exist: is the bucket mounted?")
     config.output_dir.mkdir(parents=True, exist_ok=True)
     major = swift_major(config)
-    if dry_run:
-        print(json.dumps(swift_command(config, major, newest_valid_checkpoint(config), has_cuda_gpu())))
-        return 0
     if config.load_with_torch:
         preload_torch()
-    metadata = Metadata(config.metadata_url)
-    instance = this_instance(config, metadata)
     lease = make_lease(config, instance)
-    name = instance.instance_id if instance is not None else socket.gethostname()
-    events = EventLog(config.output_dir / EVENTS_DIR / f"{name}.jsonl", config.event_log_interval)
-    events.add("start")
-    events.start()
     stop = GracefulStop(events)
     stop.graceful = major >= 4
     stop.handover_wait = config.handover_wait
-    code = 1
-    try:
-        with stop_requests(config, metadata, instance, stop):
-            if lease is None:
-                code = train(config, start_cold(config, major, out_log, err_log, stop), None, stop)
-                return code
-            if major >= 4:
-                swift = start_warm(config, major, lease, out_log, err_log, stop)
-            else:
-                swift = start_cold(config, major, out_log, err_log, stop) if take_lease(config, lease, stop) else 0
-            code = swift if isinstance(swift, int) else train(config, swift, lease, stop)
-            return code
-    finally:
-        events.add("exit", code=code)
-        events.stop()
+    with stop_requests(config, metadata, instance, stop):
+        if lease is None:
+            return train(config, start_cold(config, major, out_log, err_log, stop), None, stop)
+        if major >= 4:
+            swift = start_warm(config, major, lease, out_log, err_log, stop)
+        else:
+            swift = start_cold(config, major, out_log, err_log, stop) if take_lease(config, lease, stop) else 0
+        return swift if isinstance(swift, int) else train(config, swift, lease, stop)
 
 
 def take_lease(config: Config, lease: Lease, stop: GracefulStop, alive: Callable[[], bool] = lambda: True,

@@ -8,7 +8,8 @@ Standard library only, like the agent (which imports this file from its own dire
   before they expire. `StaticCredentials` for an AccessKey (tests, or a host that is no instance).
 - `OssClient`: PutObject / GetObject / DeleteObject with OSS signature V1 (path style on an IP
   endpoint, virtual-hosted otherwise), `x-oss-forbid-overwrite` on puts.
-- `RpcClient`: RPC API calls (ECS, ESS) with the RPC signature V1 (HMAC-SHA1), JSON answers.
+- `RpcClient`: RPC API calls (ECS, ESS, CloudMonitor) with the RPC signature V1 (HMAC-SHA1), JSON
+  answers. `put_custom_event` reports a CloudMonitor custom event; `post_webhook` a JSON POST.
 - `Lease`: one trainer per output directory. A lease object on the bucket names the instance
   that may train and a heartbeat. It is created with `x-oss-forbid-overwrite: true`, so of two
   instances that try at once one gets it and the other OSS's 409 `FileAlreadyExists`; it is taken
@@ -251,14 +252,16 @@ def instance_exists(ecs: RpcClient, region: str, instance_id: str) -> bool:
 GROUP_TAG = "acs:autoscaling:scalingGroupId"
 
 
+def instance_tags(ecs: RpcClient, region: str, instance_id: str) -> dict[str, str]:
+    """An instance's tags (DescribeInstances)."""
+    answer = ecs.call("DescribeInstances", RegionId=region, InstanceIds=json.dumps([instance_id]))
+    return {tag.get("TagKey"): tag.get("TagValue") for item in answer.get("Instances", {}).get("Instance", [])
+            for tag in item.get("Tags", {}).get("Tag", [])}
+
+
 def scaling_group_of(ecs: RpcClient, region: str, instance_id: str) -> str | None:
     """The scaling group that launched an instance (ESS tags its instances), None for another instance."""
-    answer = ecs.call("DescribeInstances", RegionId=region, InstanceIds=json.dumps([instance_id]))
-    for item in answer.get("Instances", {}).get("Instance", []):
-        for tag in item.get("Tags", {}).get("Tag", []):
-            if tag.get("TagKey") == GROUP_TAG:
-                return tag.get("TagValue")
-    return None
+    return instance_tags(ecs, region, instance_id).get(GROUP_TAG)
 
 
 class ScaleIn:
@@ -293,6 +296,41 @@ class ScaleIn:
             self.ess.call("CompleteLifecycleAction", RegionId=self.region, LifecycleHookId=hook_id,
                           LifecycleActionToken=token, LifecycleActionResult=result)
         return len(actions)
+
+    def scale_to_zero(self) -> None:
+        """Set the group's desired capacity to 0: it removes its instances (this one too)."""
+        self.ess.call("ModifyScalingGroup", RegionId=self.region, ScalingGroupId=self.group_id, DesiredCapacity=0)
+
+
+# --------------------------------------------------------------------------- telling people
+
+def put_custom_event(cms: RpcClient, name: str, content: str, group_id: str | None = None) -> None:
+    """Report one CloudMonitor custom event (2019-01-01 PutCustomEvent), timed now (Unix milliseconds).
+
+    CloudMonitor answers errors with an HTTP error or, for some, HTTP 200 and a Code other than 200."""
+    answer = cms.call("PutCustomEvent", **{"EventInfo.1.EventName": name, "EventInfo.1.Content": content,
+                                           "EventInfo.1.Time": str(int(time.time() * 1000)),
+                                           "EventInfo.1.GroupId": group_id})
+    if str(answer.get("Code", "200")) != "200":
+        raise CloudError(200, str(answer.get("Code")), str(answer.get("Message", "")))
+
+
+def post_webhook(url: str, payload: dict[str, Any], timeout: float = TIMEOUT) -> None:
+    """POST `payload` as JSON (a DingTalk robot reads its `msgtype` and `text`); OSError or CloudError
+    when the URL cannot be reached or answers with an error."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise CloudError(0, "BadWebhook", "the webhook is not an http(s) URL")
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json; charset=utf-8"})
+    status, _headers, body = _send(request, timeout)
+    if status >= 300:
+        raise CloudError(status, "HTTP", body[:200].decode("utf-8", "replace"))
+    try:  # a DingTalk robot answers 200 with {"errcode": 310000, "errmsg": "..."} when it refuses
+        answer = json.loads(body or b"{}")
+    except json.JSONDecodeError:
+        return
+    if isinstance(answer, dict) and answer.get("errcode") not in (None, 0):
+        raise CloudError(status, str(answer["errcode"]), str(answer.get("errmsg", "")))
 
 
 # --------------------------------------------------------------------------- the lease
