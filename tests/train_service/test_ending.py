@@ -44,6 +44,16 @@ def finished_output(root: Path, step: int = 6, complete: bool = True) -> Path:
     return output
 
 
+def as_instance(agent: ModuleType, localcloud: Any, instance_id: str, statements: list[dict[str, Any]]) -> Any:
+    """The instance as its agent sees itself, with a role of these policy statements."""
+    keys = role_keys(localcloud, *statements)
+    credentials = agent.StaticCredentials(agent.Keys(keys.access_key_id, keys.access_key_secret,
+                                                     keys.security_token))
+    endpoint = f"http://{localcloud.endpoint}"
+    return agent.Instance(instance_id, localcloud.region, agent.RpcClient(endpoint, "2014-05-26", credentials),
+                          agent.RpcClient(endpoint, "2022-02-22", credentials), credentials)
+
+
 def setup(agent: ModuleType, localcloud: Any, tmp_path: Path, complete: bool = True,
           with_group_policy: bool = True) -> tuple[Any, Any, str, Any, Any]:
     """A group holding one member at its scale-in hook, the member as the agent sees itself (with the
@@ -52,18 +62,12 @@ def setup(agent: ModuleType, localcloud: Any, tmp_path: Path, complete: bool = T
     statements = POLICIES.training_agent_statements(localcloud.region)
     if with_group_policy:
         statements += POLICIES.scaling_group_policy(localcloud.region, group_id)["Statement"]
-    keys = role_keys(localcloud, *statements)
-    credentials = agent.StaticCredentials(agent.Keys(keys.access_key_id, keys.access_key_secret,
-                                                                   keys.security_token))
-    endpoint = f"http://{localcloud.endpoint}"
-    instance = agent.Instance(member.instance_id, localcloud.region,
-                              agent.RpcClient(endpoint, "2014-05-26", credentials),
-                              agent.RpcClient(endpoint, "2022-02-22", credentials), credentials)
+    instance = as_instance(agent, localcloud, member.instance_id, statements)
     log_dir = tmp_path / "log"
     log_dir.mkdir()
-    config = agent.Config(output_dir=finished_output(tmp_path, complete=complete), api_endpoint=endpoint,
-                          lease_bucket="training-bucket", event_name=unique("training"), log_dir=log_dir,
-                          state_dir=tmp_path / "state")
+    config = agent.Config(output_dir=finished_output(tmp_path, complete=complete),
+                          api_endpoint=f"http://{localcloud.endpoint}", lease_bucket="training-bucket",
+                          event_name=unique("training"), log_dir=log_dir, state_dir=tmp_path / "state")
     events = agent.EventLog(tmp_path / "events.jsonl", 0.5)
     return ess, group_id, instance, config, events
 
@@ -188,3 +192,44 @@ def test_an_instance_tagged_not_to_train_does_not(agent, localcloud, tmp_path) -
     assert agent.no_training_tag(config, instance) == "train-agent=off"
     config.no_training_tag = "train-agent=other"
     assert agent.no_training_tag(config, instance) is None
+
+
+def test_a_training_that_cannot_start_is_reported_and_stops_the_group_at_the_failure_limit(
+        agent, localcloud, tmp_path, monkeypatch, quick) -> None:
+    """The whole start, three times as systemd would restart it: swift dies while it loads (a model that
+    does not load), the agent counts it, and the third time reports the error and sets the group to 0."""
+    import oss2
+
+    from ..localcloud.oss_support import oss2_bucket, root_keys
+
+    ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, ZONE)
+    bucket = unique("failing")
+    oss2_bucket(localcloud, root_keys(localcloud), bucket).create_bucket(oss2.BUCKET_ACL_PRIVATE)
+    instance = as_instance(agent, localcloud, member.instance_id, [
+        *POLICIES.oss_training_policy(bucket, ["model/"], ["output/"])["Statement"],
+        *POLICIES.training_agent_statements(localcloud.region),
+        *POLICIES.scaling_group_policy(localcloud.region, group_id)["Statement"]])
+    endpoint = f"http://{localcloud.endpoint}"
+    monkeypatch.setattr(agent, "this_instance", lambda _config, _metadata: instance)
+    swift = tmp_path / "swift"
+    swift.write_text("#!/bin/sh\necho 'OSError: /mnt/oss-data/model does not appear to have a config.json' >&2\n"
+                     "exit 1\n")
+    swift.chmod(0o755)
+    (tmp_path / "mnt").mkdir()
+    config = agent.Config(output_dir=tmp_path / "mnt" / "output", swift=str(swift), swift_version="4.6.0",
+                          log_dir=tmp_path / "log", state_dir=tmp_path / "state", lease_bucket=bucket,
+                          oss_endpoint=localcloud.oss_endpoint, api_endpoint=endpoint, notice_poll_interval=0,
+                          scale_in_poll_interval=0, load_with_torch=False, event_name=unique("training"),
+                          metadata_url="http://127.0.0.1:9")
+    logs = agent.setup_logging(config.log_dir)
+    try:
+        codes = [agent.run(config, *logs) for _start in range(3)]
+    finally:
+        for handle in logs:
+            handle.close()
+        agent.LOG.handlers.clear()
+    assert codes == [1, 1, 0]
+    (event,) = reported(localcloud, config.event_name)
+    assert event["status"] == "failed" and "3 times in a row" in event["error"]
+    assert "does not appear to have a config.json" in event["error_tail"]
+    assert ess_support.group_of(ess, localcloud, group_id).desired_capacity == 0

@@ -671,6 +671,7 @@ class EventLog(Poller):
             self._lines = []
         self._written = len(self._lines)
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.clocked = False  # the trainer prints its clock lines
 
     def add(self, event: str, when: float | None = None, **fields: Any) -> None:
@@ -679,19 +680,21 @@ class EventLog(Poller):
             self._lines.append(line + "\n")
 
     def poll(self) -> bool:
-        with self._lock:
-            if self._written == len(self._lines):
+        """Write the log if it has new events (also called to flush it before the instance goes)."""
+        with self._write_lock:
+            with self._lock:
+                if self._written == len(self._lines):
+                    return False
+                text, count = "".join(self._lines), len(self._lines)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Replaced whole (a rename is a copy on the bucket): an instance killed while it writes
+                # leaves its last complete log, not a truncated one.
+                atomic_write(self.path, text)
+            except OSError as exc:
+                self.warn_once("cannot write the event log %s (%s)", self.path, exc)
                 return False
-            text, count = "".join(self._lines), len(self._lines)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Replaced whole (a rename is a copy on the bucket): an instance killed while it writes
-            # leaves its last complete log, not a truncated one.
-            atomic_write(self.path, text)
-        except OSError as exc:
-            self.warn_once("cannot write the event log %s (%s)", self.path, exc)
-            return False
-        self._written = count
+            self._written = count
         return False
 
     def stop(self) -> None:
@@ -1173,6 +1176,7 @@ class Ending:
                     "on the group")
         LOG.info("desired capacity of %s set to 0: the group removes this instance", group_id)
         self.events.add("scaled_to_zero", group=group_id)
+        self.events.poll()  # on the bucket before the group releases this instance
         deadline = time.monotonic() + SCALE_IN_WAIT
         while time.monotonic() < deadline:
             try:
