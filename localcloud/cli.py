@@ -340,18 +340,12 @@ def main(argv: list[str] | None = None) -> int:
             result = admin_call(state_dir, "reclaim", {"instance_id": args.instance_id, "notice": args.notice})
             print(f"{result['instance_id']}: notice at {result['notice_at']}, terminated at {result['terminate_at']}"
                   " (virtual clock)")
-        elif args.command == "bill":
-            bill = admin_call(state_dir, "bill")
+        elif args.command in ("bill", "events"):
+            answer = admin_call(state_dir, args.command)
             if args.json:
-                print(json.dumps(bill, indent=2))
+                print(json.dumps(answer, indent=2))
             else:
-                _print_bill(bill)
-        elif args.command == "events":
-            events = admin_call(state_dir, "events")
-            if args.json:
-                print(json.dumps(events, indent=2))
-            else:
-                _print_events(events)
+                {"bill": _print_bill, "events": _print_events}[args.command](answer)
     except CliError as err:
         print(f"localcloud: {err}", file=sys.stderr)
         return 1

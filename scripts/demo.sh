@@ -3,8 +3,8 @@
 # site.yml (training starts on a spot instance), chaos.yml (the instance is released twice, then
 # reclaimed while no zone has spot capacity; training resumes each time and runs to completion, and
 # the agent reports it and sets the group to 0 instances), the figures of the run, the completion
-# event and a bill that no longer grows, then infer.yml (the recipe's last step) asks the adapter. A demo that ran to its end is torn down first, so that a second
-# `make demo` shows it all again.
+# event and a bill that no longer grows, then infer.yml (the recipe's last step) asks the adapter.
+# A demo that ran to its end is torn down first, so that a second `make demo` shows it all again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -36,7 +36,7 @@ localcloud bill | tail -2
 sleep 10
 localcloud bill | tail -2
 step "infer.yml: the fine-tuned adapter answers on a one-off instance, released afterwards"
-ansible-playbook infer.yml
+ansible-playbook infer.yml -e infer_max_new_tokens=32
 
 cat <<'TEXT'
 
