@@ -16,6 +16,7 @@ ratio to all pay-as-you-go does not depend on the time scale.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -33,6 +34,17 @@ DEFAULT_REPORT = ROOT / ".cache" / "chaos-report.json"
 CHAOS_ACTIONS = ["release", "release", {"action": "reclaim", "notice": 4800, "spot_outage": True}]
 
 
+def load_cost_model() -> Any:
+    """playbooks/filter_plugins/cost.py: hours by charge type priced as they ran and the recipe's three ways."""
+    spec = importlib.util.spec_from_file_location("cost_filters", ROOT / "playbooks" / "filter_plugins" / "cost.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+COST = load_cost_model()
+
+
 def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -46,8 +58,9 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     release_lost = [i["steps_lost"] for i in releases if i["steps_lost"] is not None]
     bill = report.get("bill") or {}
     by_type = bill.get("by_charge_type", {})
-    hours = sum(line["hours"] for line in by_type.values())
-    all_on_demand = hours * float(report["prices"]["pay_as_you_go"])
+    priced = COST.price_hours({kind: line["hours"] for kind, line in by_type.items()},
+                              float(report["prices"]["spot"]), float(report["prices"]["pay_as_you_go"]))
+    all_on_demand = priced["cost"]["all_pay_as_you_go"]
     return {
         "interruptions": len(interruptions),
         "per_interruption": [{key: i.get(key) for key in (
@@ -72,6 +85,7 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
         "cost_all_pay_as_you_go": round(all_on_demand, 6) if by_type else None,
         "cost_ratio": round(bill["total"] / all_on_demand, 3) if by_type and all_on_demand else None,
         "hours_by_charge_type": {kind: line["hours"] for kind, line in by_type.items()},
+        "priced": priced if by_type else None,
     }
 
 
@@ -131,8 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"interruption -> first resumed step: median {secs(result['median_seconds_to_first_resumed_step'])} "
           f"wall clock")
     if result["cost"] is not None:
+        priced = result["priced"]
         print(f"cost: {result['cost']:.4f} RMB vs {result['cost_all_pay_as_you_go']:.4f} RMB all pay-as-you-go "
               f"(ratio {result['cost_ratio']}; hours by charge type {result['hours_by_charge_type']}, virtual clock)")
+        print(f"the same {priced['hours']['total']:.3f} h all spot: {priced['cost']['all_spot']:.2f} RMB; as run: "
+              f"{priced['cost']['as_run']:.2f} RMB, saving {priced['saving_percent']['as_run']} % against all "
+              f"pay-as-you-go (all spot would save {priced['saving_percent']['all_spot']} %; the one-off template "
+              "and bake are included)")
     return 0
 
 
