@@ -251,10 +251,15 @@ def completion(output_dir: Path) -> str | None:
             f"of {progress[1]}")
 
 
+def utc_now() -> str:
+    """Now, as the completion marker and the manifests record their times (ISO 8601, UTC, seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def write_completion_marker(output_dir: Path) -> None:
     summary = final_summary(output_dir) or {}
     record = {key: summary.get(key) for key in ("last_model_checkpoint", "best_model_checkpoint", "global_step")}
-    record["completed_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record["completed_at"] = utc_now()
     atomic_write(output_dir / COMPLETE_MARKER, json.dumps(record, indent=2) + "\n")
 
 
@@ -481,7 +486,7 @@ class ManifestWriter:
             if not final and self._sizes.get(directory) != sizes:
                 self._sizes[directory] = sizes
                 continue
-            record = {"global_step": step, "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            record = {"global_step": step, "written_at": utc_now(),
                       "files": manifest_entries(directory)}
             try:
                 atomic_write(directory / MANIFEST_NAME, json.dumps(record, indent=1) + "\n")
@@ -1111,7 +1116,6 @@ def with_retries(what: str, call: Callable[[], Any]) -> Any:
                 raise
             LOG.warning("%s failed (%s); retrying in %gs", what, exc, delay)
             time.sleep(delay)
-    return None
 
 
 class Ending:
@@ -1196,7 +1200,7 @@ class Ending:
         record = json.loads(marker.read_text()) if marker.is_file() else {}
         if not record.get("notified_at"):
             self.notify(training_summary(self.config, self.instance, "complete"))
-            record["notified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            record["notified_at"] = utc_now()
             with contextlib.suppress(OSError):
                 atomic_write(marker, json.dumps(record, indent=2) + "\n")
         if problem := self.stop_paying():
@@ -1234,9 +1238,9 @@ class FailedStarts:
             self.path.unlink()
 
 
-def newest_step(config: Config) -> int:
-    found = newest_valid_checkpoint(config)
-    return int(CHECKPOINT_RE.match(found.name)[1]) if found else 0
+def step_of(checkpoint: Path | None) -> int:
+    """The global step a checkpoint-N directory is named after (0 for none)."""
+    return int(CHECKPOINT_RE.match(checkpoint.name)[1]) if checkpoint else 0
 
 
 def conclude(config: Config, instance: Instance | None, events: EventLog, code: int, error: str | None = None) -> int:
@@ -1245,15 +1249,15 @@ def conclude(config: Config, instance: Instance | None, events: EventLog, code: 
     Without an instance (a host, tests) there is no group and no event: the code as it was."""
     if instance is None:
         return code
-    ending = Ending(config, instance, events)
+    ending, failures = Ending(config, instance, events), FailedStarts(config)
     if completion(config.output_dir):
-        FailedStarts(config).clear()
+        failures.clear()
         ending.complete()
         return 0
     if code == 0:
-        FailedStarts(config).clear()
+        failures.clear()
         return 0
-    count = FailedStarts(config).add(newest_step(config))
+    count = failures.add(step_of(newest_valid_checkpoint(config)))
     if count < config.failure_limit:
         LOG.error("start %d of %d in a row failed (exit %d); systemd starts the agent again", count,
                   config.failure_limit, code)
@@ -1261,7 +1265,7 @@ def conclude(config: Config, instance: Instance | None, events: EventLog, code: 
     message = error or f"swift sft failed {count} times in a row (last exit {code}) without a new checkpoint"
     LOG.error("%s: giving up, reporting it and setting the scaling group to 0 instances", message)
     ending.give_up(message)
-    FailedStarts(config).clear()
+    failures.clear()
     return 0
 
 
@@ -1369,7 +1373,7 @@ def resume_point(config: Config, events: EventLog) -> Path | None:
     resume_from = newest_valid_checkpoint(config)
     if resume_from is None:
         LOG.info("%s: starting a new training", FRESH_MARK)
-    events.add("resume", step=int(CHECKPOINT_RE.match(resume_from.name)[1]) if resume_from else 0)
+    events.add("resume", step=step_of(resume_from))
     return resume_from
 
 
