@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import json
 import random
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -15,6 +13,16 @@ from types import ModuleType
 from typing import Any
 
 from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.spotfirst.finetune.plugins.module_utils.training_state import (
+    agent_events,
+    checkpoint_steps,
+    event_log_name,
+    json_lines,
+    logging_max_steps,
+    logging_steps,
+    step_times,
+    valid_checkpoint_steps,
+)
 
 AGENT_FILE = Path(__file__).resolve().parents[2] / "roles" / "train_service" / "files" / "train_agent.py"
 AGENT_MODULE = "spotfirst_finetune_train_agent"
@@ -42,19 +50,8 @@ ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False}
 SPOT_BACK_CAUSE = "spot capacity back, pay-as-you-go replaced by spot"
 
 
-def checkpoint_steps(keys: list[str], prefix: str) -> list[int]:
-    """The global steps of the complete checkpoints among object keys (trainer_state.json is written
-    last), ascending."""
-    pattern = re.compile(re.escape(prefix) + r"checkpoint-(\d+)/trainer_state\.json$")
-    return sorted({int(m.group(1)) for key in keys or [] if (m := pattern.match(key))})
 
 
-def valid_checkpoint_steps(keys: list[str], prefix: str) -> list[int]:
-    """The global steps of the checkpoints whose save is complete (trainer_state.json) and checked by the
-    agent (its manifest, written once the save is complete), ascending."""
-    manifests = re.compile(re.escape(prefix) + r"checkpoint-(\d+)/" + re.escape(AGENT.MANIFEST_NAME) + "$")
-    checked = {int(m.group(1)) for key in keys or [] if (m := manifests.match(key))}
-    return [step for step in checkpoint_steps(keys, prefix) if step in checked]
 
 
 def infer_answers(text: str) -> list[dict[str, str]]:
@@ -66,32 +63,10 @@ def infer_answers(text: str) -> list[dict[str, str]]:
     return answers
 
 
-def json_lines(text: str) -> list[dict[str, Any]]:
-    """The JSON objects of a JSON-lines text, in order (other lines are skipped: a line cut short)."""
-    entries = []
-    for line in (text or "").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
 
 
-def logging_steps(text: str) -> list[int]:
-    """The global step of every training log line of logging.jsonl, in file order."""
-    return [int(value.split("/")[0]) for entry in json_lines(text)
-            if isinstance(value := entry.get(AGENT.STEP_KEY), str) and "/" in value and "train_runtime" not in entry]
 
 
-def logging_max_steps(text: str) -> int | None:
-    """The total number of steps logging.jsonl announces (None before the first step)."""
-    for line in reversed((text or "").splitlines()):
-        match = STEP_RE.search(line.replace('"', "'"))
-        if match:
-            return int(match.group("max"))
-    return None
 
 
 def train_log_grep(path: str) -> list[str]:
@@ -123,6 +98,17 @@ def train_log_resume(text: str) -> dict[str, Any]:
     return result
 
 
+def resume_progress(text: str) -> str:
+    """One line from the lines of a replacement's train.log that train_log_grep prints: how far its start is."""
+    resume = train_log_resume(text)
+    if not resume["started"]:
+        return "the agent has not chosen a checkpoint yet"
+    start = "no valid checkpoint: a new training" if resume["fresh"] else f"resuming from {resume['checkpoint']}"
+    if resume["first_step"] is None:
+        return f"{start}, loading (no step yet)"
+    return f"{start}, first step {resume['first_step']}/{resume['max_steps']}"
+
+
 def steps_lost(steps: list[int], seen_at_release: int, resumed_from: int) -> int | None:
     """Steps the released instance had trained past the checkpoint its replacement resumed from.
 
@@ -141,9 +127,6 @@ def steps_lost(steps: list[int], seen_at_release: int, resumed_from: int) -> int
     return max(0, steps[index] - resumed_from)
 
 
-def agent_events(text: str) -> list[dict[str, Any]]:
-    """The entries of an instance's event log (the agent's train_agent_events/<instance>.jsonl), in order."""
-    return [entry for entry in json_lines(text) if isinstance(entry.get("time"), (int, float)) and "event" in entry]
 
 
 def _events(text: str, name: str) -> list[dict[str, Any]]:
@@ -151,22 +134,18 @@ def _events(text: str, name: str) -> list[dict[str, Any]]:
     return [entry for entry in agent_events(text) if entry["event"] == name]
 
 
-def _event_log_name(key: str, prefix: str) -> str | None:
-    """The instance whose event log is at `key` under the output `prefix`; None for any other key."""
-    match = re.match(re.escape(prefix) + re.escape(AGENT.EVENTS_DIR) + r"/(?P<name>[^/]+)\.jsonl$", key)
-    return match["name"] if match else None
 
 
 def event_log_keys(keys: list[str], prefix: str) -> list[str]:
     """The keys of the instances' event logs among the object keys under the output `prefix`."""
-    return [key for key in keys or [] if _event_log_name(key, prefix)]
+    return [key for key in keys or [] if event_log_name(key, prefix)]
 
 
 def event_logs(results: list[dict[str, Any]], prefix: str) -> dict[str, str]:
     """{instance id: its event log} from the results of alicloud_oss_object gets looped over the logs' keys
     (`item`, or `key`, and `content`) under `prefix` (the output prefix)."""
     return {name: result.get("content") or "" for result in results or []
-            if (name := _event_log_name(str(result.get("key") or result.get("item") or ""), prefix))}
+            if (name := event_log_name(str(result.get("key") or result.get("item") or ""), prefix))}
 
 
 def save_interval_seconds(text: str) -> float | None:
@@ -183,9 +162,6 @@ def chaos_pause(interval: float | None, seed: Any, number: int) -> float:
     return round(random.Random(f"{seed}/{number}").uniform(0, float(interval)), 3)
 
 
-def step_times(text: str) -> list[tuple[int, float]]:
-    """(step, time) of every step an instance trained, from its event log."""
-    return [(int(entry["step"]), float(entry["time"])) for entry in _events(text, "step")]
 
 
 def handover(logs: dict[str, str], released: str, replacement: str) -> dict[str, Any]:
@@ -289,6 +265,61 @@ def chaos_summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def minutes(seconds: float | None) -> str:
+    """Seconds as a short duration: 42s, 7.5 min, 2.3 h."""
+    if seconds is None:
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def training_progress(info: dict[str, Any]) -> str:
+    """One line from alicloud_training_info's result: step 37/150 (24.7 %), checkpoint-30 (12s old),
+    9.5 steps/min, 12 min left, lease i-... (or complete, or not started)."""
+    if info.get("complete"):
+        return f"complete: step {info.get('step')}/{info.get('max_steps')}, checkpoint-{info.get('newest_checkpoint')}"
+    if info.get("state") == "not started":
+        holder = (info.get("lease") or {}).get("holder")
+        return f"not started yet (no step logged{', lease held by ' + holder if holder else ''})"
+    parts = [f"step {info.get('step')}/{info.get('max_steps') or '?'}"
+             + (f" ({info['percent']} %)" if info.get("percent") is not None else "")]
+    if info.get("newest_checkpoint"):
+        age = minutes(info.get("newest_checkpoint_age_seconds"))
+        parts.append(f"checkpoint-{info['newest_checkpoint']} ({age} old)")
+    else:
+        parts.append("no checkpoint yet")
+    if info.get("steps_per_minute"):
+        parts.append(f"{info['steps_per_minute']} steps/min, {minutes(info.get('eta_seconds'))} left")
+    holder = (info.get("lease") or {}).get("holder")
+    parts.append(f"lease {holder}" if holder else "no lease held")
+    return ", ".join(parts)
+
+
+def group_candidates(info: dict[str, Any], exclude: list[str] | None = None, spot_only: Any = False
+                     ) -> list[dict[str, Any]]:
+    """The scaling group's instances that can be the training instance (alicloud_scaling_info's result): in
+    service, Running, not in `exclude`, spot ones only with `spot_only`."""
+    charges = ("spot",) if boolean(spot_only, strict=False) else ("spot", "pay-as-you-go")
+    return [i for i in (info or {}).get("instances") or []
+            if i.get("lifecycle_state") == "InService" and i.get("status") == "Running"
+            and i.get("instance_id") not in (exclude or []) and i.get("charge") in charges]
+
+
+def group_progress(info: dict[str, Any]) -> str:
+    """One line from alicloud_scaling_info's result: each instance's id, charge, zone, lifecycle state and
+    ECS status, and the latest scaling activity."""
+    instances = [f"{i.get('instance_id')} {i.get('charge')} {i.get('zone_id')} {i.get('lifecycle_state')}/"
+                 f"{i.get('status') or '?'}" for i in (info or {}).get("instances") or []]
+    activity = ((info or {}).get("activities") or [{}])[0]
+    group = (info or {}).get("scaling_group") or {}
+    line = f"desired {group.get('desired_capacity', '?')}, instances: {'; '.join(instances) or 'none'}"
+    if activity:
+        line += f" | latest activity: {activity.get('status_code')} {activity.get('progress', '')}% " \
+                f"{(activity.get('description') or '')[:80]}"
+    return line
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"checkpoint_steps": checkpoint_steps, "logging_steps": logging_steps,
@@ -300,4 +331,6 @@ class FilterModule:
                 "handover": handover, "with_handovers": with_handovers, "trainers_at_once": trainers_at_once,
                 "save_steps": save_steps,
                 "replacement_instance": replacement_instance, "chaos_summary": chaos_summary,
-                "valid_checkpoint_steps": valid_checkpoint_steps, "infer_answers": infer_answers}
+                "valid_checkpoint_steps": valid_checkpoint_steps, "infer_answers": infer_answers,
+                "training_progress": training_progress, "group_candidates": group_candidates,
+                "group_progress": group_progress, "resume_progress": resume_progress}

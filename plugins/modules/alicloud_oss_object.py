@@ -98,11 +98,13 @@ exists:
 
 import hashlib  # noqa: E402
 import os  # noqa: E402
-from typing import Any  # noqa: E402
 
 from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_oss import (  # noqa: E402
+    list_objects,
+    read_tail,
+)
 
-GONE = ("NoSuchKey", "NoSuchBucket", "NotFound", "404")
 MULTIPART_ABOVE = 64 * 1024 * 1024
 
 
@@ -126,22 +128,6 @@ def local_files(src: str) -> list[tuple[str, str]]:
     return found
 
 
-def list_objects(module: AlicloudModule, bucket: str, prefix: str, delimiter: str | None
-                 ) -> tuple[list[dict[str, Any]], list[str]]:
-    import alibabacloud_oss_v2 as oss
-    objects: list[dict[str, Any]] = []
-    prefixes: list[str] = []
-    token = None
-    while True:
-        page = module.oss_call("list_objects_v2", oss.ListObjectsV2Request(
-            bucket=bucket, prefix=prefix or None, delimiter=delimiter, continuation_token=token, max_keys=1000))
-        for item in page.contents or []:
-            objects.append({"key": item.key, "size": item.size, "etag": (item.etag or "").strip('"').lower(),
-                            "last_modified": item.last_modified.isoformat() if item.last_modified else None})
-        prefixes.extend(p.prefix for p in page.common_prefixes or [])
-        if not page.is_truncated:
-            return objects, prefixes
-        token = page.next_continuation_token
 
 
 def put_content(module: AlicloudModule, bucket: str, key: str, content: str) -> None:
@@ -187,25 +173,13 @@ def put(module: AlicloudModule, bucket: str) -> None:
 
 
 def get(module: AlicloudModule, bucket: str) -> None:
-    import alibabacloud_oss_v2 as oss
-    key, max_bytes = module.params["key"], module.params["max_bytes"]
+    key = module.params["key"]
     if not key:
         module.fail_json(msg="mode=get needs key.")
-    head = module.oss_call("head_object", oss.HeadObjectRequest(bucket=bucket, key=key),
-                           missing_ok=GONE if module.params["missing_ok"] else ())
-    if head is None:
+    read = read_tail(module, bucket, key, module.params["max_bytes"], module.params["missing_ok"])
+    if read is None:
         module.exit_json(changed=False, exists=False, content="")
-    size = head.content_length or 0
-    start = max(0, size - max_bytes)
-    if size == 0:
-        module.exit_json(changed=False, exists=True, content="", size=0)
-    result = module.oss_call("get_object", oss.GetObjectRequest(bucket=bucket, key=key,
-                                                                range_header=f"bytes={start}-{size - 1}"),
-                             missing_ok=GONE if module.params["missing_ok"] else ())
-    if result is None:
-        module.exit_json(changed=False, exists=False, content="")
-    body = result.body.read()
-    module.exit_json(changed=False, exists=True, size=size, content=body.decode("utf-8", "replace"))
+    module.exit_json(changed=False, exists=True, **read)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import time
@@ -205,6 +206,8 @@ def test_training_survives_releases_and_a_reclaim_without_spot_and_matches_an_un
     settings = {"alicloud_vswitch_cidrs": free_vswitch_cidrs()}
     site = run_playbook(cloud, "site.yml", tmp_path / "site", extravars=settings)
     assert site.rc == 0, site.stdout[-5000:]
+    # The waits print their progress (wait_until), not a FAILED - RETRYING line per poll.
+    assert "FAILED - RETRYING" not in site.stdout and re.search(r"\[\d+s\] step \d+/\d+", site.stdout)
 
     # The uninterrupted reference trains on the host while chaos.yml interrupts the group's training.
     reference_run, reference_output = start_uninterrupted(cloud, tmp_path)
@@ -226,6 +229,8 @@ def check_chaos_and_completion(cloud, tmp_path: Path, settings: dict, reference_
     chaos = run_playbook(cloud, "chaos.yml", tmp_path / "chaos", extravars={
         **settings, "chaos_actions": CHAOS, "chaos_wait_for_completion": True, "chaos_report_file": str(report_file)})
     assert chaos.rc == 0, chaos.stdout[-5000:]
+    assert "FAILED - RETRYING" not in chaos.stdout
+    assert re.search(r"\[\d+s\] resuming from \S+checkpoint-\d+, first step \d+/\d+", chaos.stdout)
     report = json.loads(report_file.read_text())
 
     # Two releases, the reclaim (pay-as-you-go replacement) and the return to spot: four resumes.
