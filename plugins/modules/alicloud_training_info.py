@@ -109,7 +109,7 @@ lease:
   description: The training lease - holder, acquired (epoch), heartbeat_age_seconds; None when nobody holds it.
   returned: always
   type: dict
-keys:
+object_keys:
   description: The object keys under O(prefix).
   returned: always
   type: list
@@ -202,7 +202,7 @@ def training_info(module: AlicloudModule, bucket: str, prefix: str, lease_key: s
         if newest else None,
         "steps_per_minute": rate, "eta_seconds": eta_seconds(step, max_steps, rate),
         "trainer": newest_steps[0] if newest_steps[1] else None,
-        "lease": lease, "keys": keys,
+        "lease": lease, "object_keys": keys,
     }
     if with_event_logs:
         result["event_logs"] = {name: agent_events(text) for name, text in texts.items()}
