@@ -123,3 +123,7 @@ def make_localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
 sys.path.insert(0, str(ROOT))
+# The collection's module_utils by their collection names, as Ansible imports them (the playbooks'
+# filters import them too): collections/ansible_collections/spotfirst/finetune links back to ROOT.
+if str(ROOT / "collections") not in sys.path:
+    sys.path.insert(0, str(ROOT / "collections"))

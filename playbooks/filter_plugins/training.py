@@ -50,10 +50,6 @@ ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False}
 SPOT_BACK_CAUSE = "spot capacity back, pay-as-you-go replaced by spot"
 
 
-
-
-
-
 def infer_answers(text: str) -> list[dict[str, str]]:
     """The question and answer of each line of `swift infer --result_path`'s JSON lines."""
     answers = []
@@ -61,12 +57,6 @@ def infer_answers(text: str) -> list[dict[str, str]]:
         questions = [m.get("content", "") for m in row.get("messages", []) if m.get("role") == "user"]
         answers.append({"question": questions[0] if questions else "", "answer": row.get("response", "")})
     return answers
-
-
-
-
-
-
 
 
 def train_log_grep(path: str) -> list[str]:
@@ -127,13 +117,9 @@ def steps_lost(steps: list[int], seen_at_release: int, resumed_from: int) -> int
     return max(0, steps[index] - resumed_from)
 
 
-
-
 def _events(text: str, name: str) -> list[dict[str, Any]]:
     """The entries of an event log that are of one kind (step, save, start, ...)."""
     return [entry for entry in agent_events(text) if entry["event"] == name]
-
-
 
 
 def event_log_keys(keys: list[str], prefix: str) -> list[str]:
@@ -160,8 +146,6 @@ def chaos_pause(interval: float | None, seed: Any, number: int) -> float:
     if not interval:
         return 0.0
     return round(random.Random(f"{seed}/{number}").uniform(0, float(interval)), 3)
-
-
 
 
 def handover(logs: dict[str, str], released: str, replacement: str) -> dict[str, Any]:

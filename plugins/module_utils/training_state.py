@@ -3,8 +3,9 @@ checkpoints (trainer_state.json is written last, the agent's manifest once the s
 agent's completion marker, its lease and each instance's event log.
 
 Pure functions on texts and object keys, shared by alicloud_training_info and the playbooks' filters.
-The names are those of roles/train_service/files/train_agent.py (tests/unit/test_training_state.py
-holds them equal): the agent runs on instances with the standard library only and cannot import this.
+The names are those of roles/train_service/files/train_agent.py (a unit test,
+test_module_utils_training_state_uses_the_agents_names, holds them equal): the agent runs on instances
+with the standard library only and cannot import this.
 """
 
 from __future__ import annotations
@@ -49,11 +50,10 @@ def logging_max_steps(text: str) -> int | None:
     return None
 
 
-def logging_ended(text: str) -> bool:
-    """Whether logging.jsonl ends with ms-swift's end line at its last step (a graceful stop writes the
-    end line too, before the last step)."""
+def logging_ended(text: str, steps: list[int], max_steps: int | None) -> bool:
+    """Whether logging.jsonl (`text`, with its `logging_steps` and `logging_max_steps`) ends with ms-swift's
+    end line at its last step (a graceful stop writes the end line too, before the last step)."""
     lines = (text or "").strip().splitlines()
-    steps, max_steps = logging_steps(text), logging_max_steps(text)
     return bool(lines and "last_model_checkpoint" in lines[-1] and max_steps and steps and steps[-1] >= max_steps)
 
 

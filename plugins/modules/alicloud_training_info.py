@@ -182,13 +182,14 @@ def training_info(module: AlicloudModule, bucket: str, prefix: str, lease_key: s
     checkpoints = checkpoint_steps(keys, prefix)
     newest = checkpoints[-1] if checkpoints else 0
     modified = {o["key"]: o["last_modified"] for o in objects}
-    complete = (prefix + COMPLETE_MARKER) in keys or logging_ended(log)
+    complete = (prefix + COMPLETE_MARKER) in keys or logging_ended(log, steps, max_steps)
     # The event logs: all of them when asked, else the trainer's: the lease holder's, or the newest one.
     lease = lease_state(module, bucket, lease_key, now)
-    logs = sorted((o for o in objects if event_log_name(o["key"], prefix)), key=lambda o: o["last_modified"] or "")
-    holder = [o for o in logs if lease and event_log_name(o["key"], prefix) == lease["holder"]]
-    texts = {event_log_name(o["key"], prefix): read_text(module, bucket, o["key"])
-             for o in (logs if with_event_logs else holder or logs[-1:])}
+    logs = sorted(((name, o) for o in objects if (name := event_log_name(o["key"], prefix))),
+                  key=lambda log: log[1]["last_modified"] or "")
+    holder = [log for log in logs if lease and log[0] == lease["holder"]]
+    wanted = logs if with_event_logs else holder or logs[-1:]
+    texts = {name: read_text(module, bucket, o["key"]) for name, o in wanted}
     newest_steps = max(((name, step_times(text)) for name, text in texts.items()),
                        key=lambda item: item[1][-1][1] if item[1] else 0.0, default=(None, []))
     rate = None if complete else steps_per_minute(newest_steps[1], now, window)

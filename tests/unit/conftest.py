@@ -1,18 +1,11 @@
-"""Unit tests of the alicloud_* helpers: the collection's modules and module_utils importable by their
-collection names (`ansible_collections.spotfirst.finetune.plugins...`), as Ansible imports them."""
+"""Unit tests of the alicloud_* helpers (tests/conftest.py makes the collection's modules and module_utils
+importable by their collection names, `ansible_collections.spotfirst.finetune.plugins...`)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-# collections/ansible_collections/spotfirst/finetune links back to the repository root.
-if str(ROOT / "collections") not in sys.path:
-    sys.path.insert(0, str(ROOT / "collections"))
 
 
 class Failed(Exception):

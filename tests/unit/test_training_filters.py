@@ -63,6 +63,15 @@ def test_the_playbooks_read_the_agents_log_and_marker_names():
     assert training.train_log_grep("/x/train.log")[-1] == "/x/train.log"
 
 
+def test_module_utils_training_state_uses_the_agents_names():
+    # plugins/module_utils/training_state.py repeats them: the agent cannot import it on an instance.
+    from ansible_collections.spotfirst.finetune.plugins.module_utils import training_state
+    agent = training.load_agent()
+    for name in ("STEP_KEY", "MANIFEST_NAME", "COMPLETE_MARKER", "EVENTS_DIR", "TRAINER_STATE"):
+        assert getattr(training_state, name) == getattr(agent, name), name
+    assert training_state.STEP_RE.pattern == agent.STEP_RE.pattern
+
+
 def events(*steps: tuple[int, float]) -> str:
     return "".join(f'{{"time": {when}, "event": "step", "step": {step}}}\n' for step, when in steps)
 
