@@ -57,10 +57,10 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     releases = [i for i in interruptions if i["cause"].startswith("release")]
     release_lost = [i["steps_lost"] for i in releases if i["steps_lost"] is not None]
     bill = report.get("bill") or {}
-    by_type = bill.get("by_charge_type", {})
-    priced = COST.price_hours({kind: line["hours"] for kind, line in by_type.items()},
-                              float(report["prices"]["spot"]), float(report["prices"]["pay_as_you_go"]))
-    all_on_demand = priced["cost"]["all_pay_as_you_go"]
+    # The training apart from the one-off template and bake (reports before that split: from the entries).
+    costs = report.get("cost") or (COST.cost_report(bill["entries"], float(report["prices"]["spot"]),
+                                                    float(report["prices"]["pay_as_you_go"]))
+                                   if bill.get("entries") else None)
     return {
         "interruptions": len(interruptions),
         "per_interruption": [{key: i.get(key) for key in (
@@ -81,12 +81,47 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
         "seconds_to_first_resumed_step": seconds,
         "steps_lost": [i["steps_lost"] for i in interruptions],
         "causes": [i["cause"] for i in interruptions],
-        "cost": bill.get("total"),
-        "cost_all_pay_as_you_go": round(all_on_demand, 6) if by_type else None,
-        "cost_ratio": round(bill["total"] / all_on_demand, 3) if by_type and all_on_demand else None,
-        "hours_by_charge_type": {kind: line["hours"] for kind, line in by_type.items()},
-        "priced": priced if by_type else None,
+        "cost": costs,
+        "training_complete": (report.get("training") or {}).get("complete"),
+        "timeline": (report.get("timeline") or {}).get("path"),
     }
+
+
+def secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """The figures as a short table: per interruption, then the cost."""
+    print(f"{result['interruptions']} interruptions (a periodic save every {result['save_steps']} steps), "
+          f"training {'complete' if result['training_complete'] else 'not complete'}")
+    print(f"  {'#':<3}{'cause':<44}{'steps lost':>11}{'gap':>9}{'overlap':>9}{'to 1st step':>13}")
+    for number, item in enumerate(result["per_interruption"], 1):
+        lost = "?" if item["steps_lost"] is None else item["steps_lost"]
+        print(f"  {number:<3}{item['cause'][:43]:<44}{lost:>11}{secs(item['training_gap_seconds']):>9}"
+              f"{secs(item['overlap_seconds']):>9}{secs(item['seconds_to_first_step']):>13}")
+    pairs = result["two_trainers_at_once"]
+    print(f"  two trainers at once: {'never' if pairs == [] else pairs}; handovers lost "
+          f"{result['handover_steps_lost']} steps (median gap {secs(result['handover_median_training_gap_seconds'])}),"
+          f" releases {result['release_steps_lost']} (mean {result['release_mean_steps_lost']}); median time to the "
+          f"first resumed step {secs(result['median_seconds_to_first_resumed_step'])} (wall clock)")
+    costs = result["cost"]
+    if costs:
+        training, priced, one_off = costs["training"], costs["training"]["priced"], costs["one_off"]
+        print(f"Cost ({costs['currency']}; {costs['source']})")
+        print(f"  {'':<52}{'hours':>8}{'cost':>10}")
+        rows = [(f"training, {kind}", line["hours"], line["cost"]) for kind, line in training["by_charge_type"].items()]
+        rows += [("training as run", training["hours"], training["cost"]),
+                 ("the same hours all spot", None, priced["cost"]["all_spot"]),
+                 ("the same hours all pay-as-you-go", None, priced["cost"]["all_pay_as_you_go"]),
+                 ("one-off (template and bake)", one_off["hours"], one_off["cost"]),
+                 ("total", None, costs["total"])]
+        for label, hours, cost in rows:
+            print(f"  {label:<52}{'' if hours is None else f'{hours:.3f}':>8}{cost:>10.2f}")
+        print(f"  saving of the training against all pay-as-you-go: {training['saving_percent']} % "
+              f"(all spot would save {priced['saving_percent']['all_spot']} %)")
+    if result.get("timeline"):
+        print(f"Timeline: {result['timeline']}")
 
 
 def run_fresh(time_scale: float) -> Path:
@@ -125,33 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    def secs(value: float | None) -> str:
-        return "?" if value is None else f"{value:.1f} s"
-
-    print(f"interruptions: {result['interruptions']} (a periodic save every {result['save_steps']} steps)")
-    for number, item in enumerate(result["per_interruption"], 1):
-        print(f"  {number}. {item['cause']}: {item['steps_lost']} steps lost, training gap "
-              f"{secs(item['training_gap_seconds'])}, trained at once: {item['trained_at_once']}, overlap "
-              f"{secs(item['overlap_seconds'])}, first resumed step {secs(item['seconds_to_first_step'])} after "
-              f"the interruption (interrupted {secs(item['pause_after_checkpoint'])} after chaos.yml saw a checkpoint)")
-    print(f"handovers (notice, return to spot): steps lost {result['handover_steps_lost']}, median training gap "
-          f"{secs(result['handover_median_training_gap_seconds'])}, shortest overlap of the two instances "
-          f"{secs(result['handover_min_overlap_seconds'])}")
-    print(f"releases without notice: steps lost {result['release_steps_lost']} (mean "
-          f"{result['release_mean_steps_lost']}), median training gap "
-          f"{secs(result['release_median_training_gap_seconds'])}")
-    pairs = result["two_trainers_at_once"]
-    print(f"two trainers at once: {'never' if pairs == [] else pairs}")
-    print(f"interruption -> first resumed step: median {secs(result['median_seconds_to_first_resumed_step'])} "
-          f"wall clock")
-    if result["cost"] is not None:
-        priced = result["priced"]
-        print(f"cost: {result['cost']:.4f} RMB vs {result['cost_all_pay_as_you_go']:.4f} RMB all pay-as-you-go "
-              f"(ratio {result['cost_ratio']}; hours by charge type {result['hours_by_charge_type']}, virtual clock)")
-        print(f"the same {priced['hours']['total']:.3f} h all spot: {priced['cost']['all_spot']:.2f} RMB; as run: "
-              f"{priced['cost']['as_run']:.2f} RMB, saving {priced['saving_percent']['as_run']} % against all "
-              f"pay-as-you-go (all spot would save {priced['saving_percent']['all_spot']} %; the one-off template "
-              "and bake are included)")
+    print_summary(result)
     return 0
 
 

@@ -51,7 +51,7 @@ def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
                 "notice_at": iso_seconds(instance["ReclaimNoticeAt"]),
                 "terminate_at": iso_seconds(instance["ReclaimAt"])}
     if route == "bill":
-        return billing.report(cloud.store, cloud.clock.now())
+        return billing.report(cloud.store, cloud.clock.now(), cloud.clock.state())
     if route == "events":
         return {"clock": "virtual", "events": [
             {**event, "Received": iso_seconds(event["ReceivedVirtual"])}

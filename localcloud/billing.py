@@ -15,7 +15,7 @@ def open_entry(store: Store, instance: dict, charge_type: str, price: float, now
     store.put(LEDGER, instance["InstanceId"], {
         "InstanceId": instance["InstanceId"], "ZoneId": instance["ZoneId"],
         "InstanceType": instance["InstanceType"], "ChargeType": charge_type, "PricePerHour": price,
-        "Start": now, "End": None,
+        "ScalingGroupId": instance.get("ScalingGroupId", ""), "Start": now, "End": None,
     })
 
 
@@ -34,12 +34,18 @@ class Line:
     cost: float
 
 
-def report(store: Store, now: float) -> dict:
-    """Cost so far per charge type; hours are virtual hours."""
+def report(store: Store, now: float, clock: dict | None = None) -> dict:
+    """Cost so far per charge type, and each instance's entry with its hours and cost so far.
+
+    Hours are virtual hours. `clock` (the clock's state: scale and anchors) lets a reader place the
+    instances' own wall-clock times on the virtual clock.
+    """
     lines: dict[str, Line] = {}
-    entries = store.list(LEDGER)
-    for e in entries:
+    entries = []
+    for e in store.list(LEDGER):
         hours = max(0.0, ((e["End"] if e["End"] is not None else now) - e["Start"]) / 3600)
+        entries.append({**e, "ScalingGroupId": e.get("ScalingGroupId", ""), "Hours": round(hours, 6),
+                        "Cost": round(hours * e["PricePerHour"], 6)})
         line = lines.setdefault(e["ChargeType"], Line(e["ChargeType"], 0, 0.0, 0.0))
         line.instances += 1
         line.hours += hours
@@ -48,6 +54,9 @@ def report(store: Store, now: float) -> dict:
     return {
         "currency": "RMB",
         "clock": "virtual",
+        "now": now,
+        **({"time_scale": clock["scale"], "clock_anchor": {"real": clock["anchor_real"],
+                                                           "virtual": clock["anchor_virtual"]}} if clock else {}),
         "by_charge_type": {
             k: {"instances": v.instances, "hours": round(v.hours, 6), "cost": round(v.cost, 6)}
             for k, v in sorted(lines.items())

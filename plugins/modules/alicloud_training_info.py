@@ -50,7 +50,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 state:
-  description: C(not started) (nothing logged yet), C(training) or C(complete).
+  description: C(no bucket) (the bucket does not exist), C(not started) (nothing logged yet), C(training) or
+    C(complete).
   returned: always
   type: str
 step:
@@ -174,6 +175,14 @@ def lease_state(module: AlicloudModule, bucket: str, key: str | None, now: float
 def training_info(module: AlicloudModule, bucket: str, prefix: str, lease_key: str | None, window: float,
                   with_event_logs: bool) -> dict[str, Any]:
     now = time.time()
+    import alibabacloud_oss_v2 as oss
+    bucket_info = module.oss_call("get_bucket_info", oss.GetBucketInfoRequest(bucket=bucket),
+                                  missing_ok=("NoSuchBucket",))
+    if bucket_info is None:
+        return {"state": "no bucket", "step": 0, "max_steps": None, "steps": [], "percent": None, "complete": False,
+                "checkpoints": [], "valid_checkpoints": [], "newest_checkpoint": 0,
+                "newest_checkpoint_age_seconds": None, "steps_per_minute": None, "eta_seconds": None,
+                "trainer": None, "lease": None, "object_keys": [], **({"event_logs": {}} if with_event_logs else {})}
     objects = list_objects(module, bucket, prefix)[0]
     keys = [o["key"] for o in objects]
     log = read_text(module, bucket, prefix + "logging.jsonl")

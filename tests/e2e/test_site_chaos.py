@@ -30,7 +30,7 @@ from localcloud.clock import parse_iso
 
 from ..adapters import final_adapter, read_safetensors
 from .conftest import PROJECT, run_playbook
-from .test_teardown import NOTHING, project_resources
+from .test_teardown import NOTHING, project_resources, read_status
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
@@ -208,6 +208,7 @@ def test_training_survives_releases_and_a_reclaim_without_spot_and_matches_an_un
     assert site.rc == 0, site.stdout[-5000:]
     # The waits print their progress (wait_until), not a FAILED - RETRYING line per poll.
     assert "FAILED - RETRYING" not in site.stdout and re.search(r"\[\d+s\] step \d+/\d+", site.stdout)
+    check_status_while_training(cloud, tmp_path, settings)
 
     # The uninterrupted reference trains on the host while chaos.yml interrupts the group's training.
     reference_run, reference_output = start_uninterrupted(cloud, tmp_path)
@@ -222,12 +223,49 @@ def test_training_survives_releases_and_a_reclaim_without_spot_and_matches_an_un
     assert project_resources(cloud) == NOTHING
 
 
+def check_status_while_training(cloud, tmp_path: Path, settings: dict) -> None:
+    """status.yml twice: the step advances between the two, and it shows the instance that trains."""
+    first = read_status(cloud, tmp_path / "status-1", **settings)
+    time.sleep(3)
+    second = read_status(cloud, tmp_path / "status-2", **settings)
+    print("status.yml:", json.dumps({k: second["training"][k] for k in ("step", "max_steps", "steps_per_minute")}))
+    assert second["training"]["step"] > first["training"]["step"] > 0, (first["training"], second["training"])
+    training = current_instance(cloud)
+    assert [(i["instance_id"], i["lifecycle_state"]) for i in second["instances"]] == [(training, "InService")]
+    assert second["training"]["lease"]["holder"] == training and second["training"]["newest_valid_checkpoint"]
+    assert second["prices"]["pay_as_you_go"] == 10 and second["prices"]["spot"]
+    # The template instance (install and bake) is a one-off cost, apart from the training's.
+    assert second["cost"]["one_off"]["instances"] == 1 and second["cost"]["training"]["instances"] == 1
+    assert (tmp_path / "status-2" / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def check_cost_and_timeline(cloud, report: dict) -> None:
+    """The report's cost splits localcloud's ledger into the training and the one-off template; the
+    timeline drew a bar per instance of the run and a mark per interruption."""
+    entries = cloud.admin("bill")["entries"]
+    training_hours = sum((e["End"] - e["Start"]) / 3600 for e in entries if e["ScalingGroupId"])
+    training = report["cost"]["training"]
+    assert training["hours"] == pytest.approx(training_hours, abs=1e-4)
+    assert training["priced"]["cost"]["all_pay_as_you_go"] == pytest.approx(training_hours * 10, abs=1e-3)
+    assert training["instances"] == len(report["instances"]) and report["cost"]["one_off"]["instances"] == 1
+    assert set(training["by_charge_type"]) == {"spot", "pay-as-you-go"} and 0 < training["saving_percent"] < 65
+    timeline = report["timeline"]
+    assert sorted(timeline["bars"]) == sorted(i["instance_id"] for i in report["instances"])
+    assert len(timeline["bars"]) == len(report["instances"])
+    assert timeline["interruptions"] == [i["cause"] for i in report["interruptions"]]
+    assert timeline["clock"] == "virtual" and timeline["steps"] >= report["training"]["max_steps"]
+    assert Path(timeline["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print("cost:", json.dumps({"training": training["by_charge_type"], "saving_percent": training["saving_percent"],
+                               "one_off": report["cost"]["one_off"]["cost"]}))
+
+
 def check_chaos_and_completion(cloud, tmp_path: Path, settings: dict, reference_run: subprocess.Popen,
                                reference_output: Path) -> None:
     # Kept for bench/chaos_bench.py --report.
     report_file = tmp_path / "chaos-report.json"
     chaos = run_playbook(cloud, "chaos.yml", tmp_path / "chaos", extravars={
-        **settings, "chaos_actions": CHAOS, "chaos_wait_for_completion": True, "chaos_report_file": str(report_file)})
+        **settings, "chaos_actions": CHAOS, "chaos_wait_for_completion": True, "chaos_report_file": str(report_file),
+        "chaos_timeline_file": str(tmp_path / "timeline.png")})
     assert chaos.rc == 0, chaos.stdout[-5000:]
     assert "FAILED - RETRYING" not in chaos.stdout
     assert re.search(r"\[\d+s\] resuming from \S+checkpoint-\d+, first step \d+/\d+", chaos.stdout)
@@ -260,6 +298,7 @@ def check_chaos_and_completion(cloud, tmp_path: Path, settings: dict, reference_
     # boot, mount and load take about 40 s here; bench/chaos_bench.py prints the figures).
     assert statistics.median(item["training_gap_seconds"] for item in handovers) < 20, handovers
     check_nothing_is_paid_after_completion(cloud, report)
+    check_cost_and_timeline(cloud, report)
 
     # A second site.yml changes nothing, and starts no new training: it says that training is complete.
     again = run_playbook(cloud, "site.yml", tmp_path / "site-again", extravars=settings)

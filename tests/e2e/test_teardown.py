@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import alibabacloud_oss_v2 as oss
@@ -42,6 +43,17 @@ def project_resources(cloud) -> dict[str, list[str]]:
     }
 
 
+def read_status(cloud, private_dir: Path, **extravars) -> dict:
+    """status.yml's report as data (-e status_format=json), checked read-only: it changes nothing."""
+    status_file = private_dir / "status.json"
+    run = run_playbook(cloud, "status.yml", private_dir, extravars={
+        **extravars, "status_format": "json", "status_file": str(status_file),
+        "status_timeline_file": str(private_dir / "timeline.png")})
+    assert run.rc == 0, run.stdout[-4000:]
+    assert run.changed() == 0, run.changed_tasks()
+    return json.loads(status_file.read_text())
+
+
 NOTHING = {"instances": [], "images": [], "groups": [], "roles": [], "policies": [], "buckets": []}
 
 
@@ -62,9 +74,20 @@ def test_teardown_after_a_partial_site_leaves_nothing_and_a_second_teardown_chan
     assert "No valid checkpoint in oss://" in " ".join(infer.stdout.split()), infer.stdout[-3000:]
     assert project_resources(cloud)["instances"] == left["instances"]
 
+    # status.yml: the group and its instance, no training yet, the template's absence costs nothing.
+    status = read_status(cloud, tmp_path / "status-1")
+    assert status["scaling_group"]["exists"] and [i["instance_id"] for i in status["instances"]] == left["instances"]
+    assert status["training"]["state"] == "not started" and status["interruptions"] == []
+    assert status["cost"]["training"]["instances"] == 1 and status["cost"]["one_off"]["instances"] == 0
+
     first = run_playbook(cloud, "teardown.yml", tmp_path / "teardown-1")
     assert first.rc == 0, first.stdout[-4000:]
     assert project_resources(cloud) == NOTHING
+
+    # After teardown status.yml says there is nothing to show, and fails on nothing.
+    gone = run_playbook(cloud, "status.yml", tmp_path / "status-2")
+    assert gone.rc == 0 and "Traceback" not in gone.stdout, gone.stdout[-4000:]
+    assert "Nothing to show: no scaling group ess-lora-deepseek7b" in " ".join(gone.stdout.split())
 
     second = run_playbook(cloud, "teardown.yml", tmp_path / "teardown-2")
     assert second.rc == 0, second.stdout[-4000:]

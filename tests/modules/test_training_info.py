@@ -40,6 +40,13 @@ def test_nothing_written_yet_is_not_started(playbook, localcloud) -> None:
     assert not empty["complete"] and empty["max_steps"] is None and empty["checkpoints"] == []
 
 
+def test_a_bucket_that_does_not_exist_is_no_bucket(playbook) -> None:
+    run = playbook([info(unique("ti-none"), "none")])
+    assert run.returncode == 0, run.output[-3000:]
+    none = run["none"]
+    assert (none["state"], none["step"], none["object_keys"], none["complete"]) == ("no bucket", 0, [], False)
+
+
 def test_steps_checkpoints_rate_lease_and_the_waits_on_them(playbook, localcloud) -> None:
     bucket = unique("ti-training")
     assert playbook([task("bucket", "alicloud_oss_bucket", {"name": bucket})]).returncode == 0
