@@ -56,13 +56,18 @@ def draw(data: dict[str, Any], path: str, title: str) -> None:
     cost.set_ylabel("RMB")
     cost.legend(loc="upper left", fontsize=7)
     cost.set_xlabel(axis_label(data))
-    for number, mark in enumerate(data.get("interruptions", []), 1):
+    marks = data.get("interruptions", [])
+    for number, mark in enumerate(marks, 1):
         for axes in (lanes, progress, cost):
             axes.axvline(hours(mark["time"]), color="#cc0000", linewidth=0.8, linestyle=":")
-        lanes.annotate(f"{number}. {mark['cause']}", (hours(mark["time"]), -0.5), rotation=0, fontsize=6,
-                       color="#cc0000", xytext=(2, 2 + 7 * ((number - 1) % 3)), textcoords="offset points")
-    lanes.set_title(title, fontsize=9)
-    figure.tight_layout()
+        lanes.annotate(str(number), (hours(mark["time"]), 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                       color="#cc0000", xytext=(0, 2), textcoords="offset points", ha="center", va="bottom")
+    lanes.set_title(title, fontsize=9, pad=12)
+    caption = "   ".join(f"{number}. {mark['cause']}" for number, mark in enumerate(marks, 1))
+    figure.tight_layout(rect=(0, 0.06 if caption else 0, 1, 1))
+    if caption:
+        figure.text(0.01, 0.01, "interruptions: " + caption, fontsize=7, color="#cc0000", ha="left", va="bottom",
+                    wrap=True)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=".timeline-", suffix=".png", dir=directory)
