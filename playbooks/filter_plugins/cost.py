@@ -70,7 +70,7 @@ def cost_report(entries: list[dict[str, Any]], spot_price: float, pay_as_you_go_
 
     training = [e for e in entries if training_entry(e)]
     one_off = [e for e in entries if not training_entry(e)]
-    lines = _lines(training)
+    lines, apart = _lines(training), _lines(one_off)
     priced = price_hours({kind: line["hours"] for kind, line in lines["by_charge_type"].items()},
                          float(spot_price), float(pay_as_you_go_price))
     return {
@@ -80,8 +80,8 @@ def cost_report(entries: list[dict[str, Any]], spot_price: float, pay_as_you_go_
         if estimate else "localcloud's ledger, virtual hours",
         "training": {**lines, "priced": priced,
                      "saving_percent": saving(lines["cost"], priced["cost"]["all_pay_as_you_go"])},
-        "one_off": _lines(one_off),
-        "total": round(lines["cost"] + _lines(one_off)["cost"], 6),
+        "one_off": apart,
+        "total": round(lines["cost"] + apart["cost"], 6),
     }
 
 

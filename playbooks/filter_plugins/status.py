@@ -26,15 +26,20 @@ def sibling(name: str) -> Any:
 cost, timeline, training = sibling("cost"), sibling("timeline"), sibling("training")
 
 
+def price_per_hour(instance: dict[str, Any], prices: list[dict[str, Any]]) -> float:
+    """The current price of an instance (alicloud_scaling_info's) in its zone for its charge type, from
+    alicloud_spot_price_info's prices; 0 when its zone has none."""
+    price = next((p for p in prices if p["zone_id"] == instance.get("zone_id")), {})
+    return float(price.get("spot_price" if instance["charge"] == "spot" else "pay_as_you_go_price") or 0.0)
+
+
 def estimated_entries(instances: list[dict[str, Any]], prices: list[dict[str, Any]], now: float,
                       scaling_group_id: str) -> list[dict[str, Any]]:
     """Cost entries for a real account, where no ledger is at hand: each instance in the group now, from
     its creation time to `now`, at the current price of its zone and charge type (an estimate)."""
-    by_zone = {p["zone_id"]: p for p in prices}
     entries = []
     for instance in instances:
-        price = by_zone.get(instance.get("zone_id"), {})
-        per_hour = float(price.get("spot_price" if instance["charge"] == "spot" else "pay_as_you_go_price") or 0.0)
+        per_hour = price_per_hour(instance, prices)
         hours = max(0.0, (float(now) - timeline.epoch(instance["creation_time"])) / 3600) \
             if instance.get("creation_time") else 0.0
         entries.append({"InstanceId": instance["instance_id"], "ChargeType": instance["charge"],
@@ -46,11 +51,8 @@ def estimated_entries(instances: list[dict[str, Any]], prices: list[dict[str, An
 def group_timeline_instances(group: dict[str, Any], prices: dict[str, Any]) -> list[dict[str, Any]]:
     """The timeline's bars on a real account: the group's instances now, since their creation, at the
     current price of their zone and charge type."""
-    by_zone = {p["zone_id"]: p for p in prices.get("prices") or []}
     return [{"instance_id": i["instance_id"], "zone": i.get("zone_id"), "charge": i["charge"],
-             "start": i.get("creation_time"), "end": None,
-             "price": by_zone.get(i.get("zone_id"), {}).get("spot_price" if i["charge"] == "spot"
-                                                               else "pay_as_you_go_price", 0.0)}
+             "start": i.get("creation_time"), "end": None, "price": price_per_hour(i, prices.get("prices") or [])}
             for i in group.get("instances") or [] if i.get("creation_time")]
 
 
