@@ -44,6 +44,11 @@ class Principal:
         return f"acs:ram::{self.account_uid}:assumed-role/{self.role_name}/{self.session_name}"
 
 
+def same_secret(supplied: str, expected: str) -> bool:
+    """A constant-time comparison that also takes non-ASCII input (a forged header, say)."""
+    return hmac.compare_digest(supplied.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
 def _hmac(key: bytes, msg: str, algo: str) -> bytes:
     return hmac.new(key, msg.encode("utf-8"), algo).digest()
 
@@ -101,7 +106,7 @@ class Authenticator:
                 raise ApiError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
             if not security_token:
                 raise ApiError("MissingSecurityToken", "The security token is required for STS credentials.")
-            if not hmac.compare_digest(security_token, cred["SecurityToken"]):
+            if not same_secret(security_token, cred["SecurityToken"]):
                 raise ApiError("InvalidSecurityToken.MismatchWithAccessKey",
                                "The specified security token does not match the AccessKey ID.")
             if time.time() >= cred["ExpirationEpoch"]:
@@ -151,7 +156,7 @@ class Authenticator:
             raise ApiError("SignatureDoesNotMatch", "The x-acs-content-sha256 header does not match the request body.")
         secret, principal = self.resolve_key(access_key_id, headers.get("x-acs-security-token"))
         expected = v3_signature(secret, method, path, params, headers, signed_headers, payload_hash)
-        if not hmac.compare_digest(expected, fields["Signature"]):
+        if not same_secret(fields["Signature"], expected):
             raise ApiError("SignatureDoesNotMatch",
                            "Specified signature does not match our calculation. Check your AccessKey secret.")
         self._check_freshness(headers.get("x-acs-date"), headers.get("x-acs-signature-nonce"))
@@ -166,7 +171,7 @@ class Authenticator:
                            "The input parameter \"AccessKeyId\" that is mandatory is not supplied.")
         secret, principal = self.resolve_key(access_key_id, params.get("SecurityToken"))
         expected = v1_signature(secret, method, params)
-        if not hmac.compare_digest(expected, params["Signature"]):
+        if not same_secret(params["Signature"], expected):
             raise ApiError("SignatureDoesNotMatch",
                            "Specified signature does not match our calculation. Check your AccessKey secret.")
         self._check_freshness(params.get("Timestamp"), params.get("SignatureNonce"))

@@ -29,6 +29,7 @@ from typing import Any
 from .backends import BACKENDS
 from .config import default_state_dir
 from .daemon import ADMIN_TOKEN_FILE, RUNTIME_FILE
+from .store import private_dir
 
 PORTS_FILE = "ports.json"
 ENV_FILE = "env"
@@ -164,7 +165,7 @@ def ensure_base_image() -> None:
 
 def up(state_dir: Path, host: str, port: int | None, oss_port: int | None, time_scale: float | None,
        engine_interval: float | None, backend: str | None = None) -> dict[str, Any]:
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     rt = running(state_dir)
     if rt is None:
         ports_path = state_dir / PORTS_FILE

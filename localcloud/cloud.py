@@ -36,7 +36,7 @@ from .clock import Clock
 from .config import Settings
 from .market import Market
 from .params import Params
-from .store import Store
+from .store import Store, private_dir
 
 log = logging.getLogger("localcloud")
 
@@ -104,8 +104,7 @@ class Cloud:
                  backend: InstanceBackend | None = None) -> None:
         from . import products  # noqa: F401 - registers every product's actions
 
-        self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = private_dir(state_dir)
         self.store = Store(self.state_dir / "state.db")
         self.settings = self._load_settings(settings)
         anchor = self.store.kv_get("clock")

@@ -35,6 +35,7 @@ _OSS_HOST = re.compile(r"^(?:[a-z0-9-]+\.)?oss-[a-z0-9-]+\.aliyuncs\.com$")
 HEAD_LIMIT = 64 * 1024
 HEAD_TIMEOUT = 30.0
 RELAY_CHUNK = 256 * 1024
+METADATA_BODY_LIMIT = 64 * 1024  # the metadata service takes no body; a token request sends none
 
 
 def route(host_header: str) -> str:
@@ -85,21 +86,31 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 class MetadataHttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Tengine"
+    timeout = HEAD_TIMEOUT
     server: FrontDoorServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > METADATA_BODY_LIMIT:
+            self.close_connection = True
+            self._reply(400, "text/plain", "Bad Request: Content-Length")
+            return
+        if int(raw):
+            self.rfile.read(int(raw))
         headers = {k.lower(): v for k, v in self.headers.items()}
         answer = self.server.metadata.answer(self.command, self.path, headers, self.client_address[0])
-        body = answer.body.encode()
-        self.send_response(answer.status)
-        self.send_header("Content-Type", answer.content_type)
+        self._reply(answer.status, answer.content_type, answer.body)
+
+    def _reply(self, status: int, content_type: str, text: str) -> None:
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)

@@ -9,7 +9,6 @@ Admin (`/_localcloud/...`, used by the CLI): bearer token from the state directo
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import admin, ids
+from .auth import same_secret
 from .cloud import PRODUCTS, Cloud, Request, find_action, resource_of
 from .errors import ApiError
 from .params import Params
@@ -28,6 +28,24 @@ access_log = logging.getLogger("localcloud.access")
 GLOBAL_PRODUCTS = ("ram", "sts")
 # Actions any authenticated caller may perform, whatever its policies (as on Alibaba).
 UNRESTRICTED_ACTIONS = ("sts:GetCallerIdentity",)
+# The largest request body taken (the largest API body, CreateScalingConfiguration with 32 KiB of
+# user data, is far below it); a larger one gets 413 before it is read.
+MAX_BODY = 1024 * 1024
+# How long a connection may stay silent, in a request or between two: a client that announces a body
+# it never sends, or holds an idle connection, frees its thread then.
+IDLE_TIMEOUT = 60
+# The actions whose documented parameters make RegionId mandatory (`Required: Yes`); the others take
+# the endpoint's region (the ones on one resource: ModifyScalingGroup, DeleteInstance, ...).
+REGION_REQUIRED = frozenset({
+    *(("ecs", a) for a in ("RunInstances", "DescribeInstances", "DescribeInstanceStatus", "DescribeZones",
+                           "DescribeImages", "CreateImage", "DeleteImage", "CreateSecurityGroup",
+                           "DescribeSecurityGroups", "DescribeAvailableResource", "DescribeSpotPriceHistory",
+                           "DescribeSpotAdvice", "DeleteInstances", "StartInstances", "StopInstances",
+                           "RebootInstances", "TagResources", "UntagResources", "ListTagResources")),
+    *(("vpc", a) for a in ("CreateVpc", "DescribeVpcs", "CreateVSwitch", "DescribeZones")),
+    *(("ess", a) for a in ("CreateScalingGroup", "DescribeScalingGroups", "DescribeScalingInstances",
+                           "DescribeScalingActivities", "DescribeScalingConfigurations")),
+})
 # The record of the first response to each ClientToken (keyed by product:action:token); owned here.
 CLIENT_TOKEN = "client_token"
 
@@ -44,13 +62,19 @@ def _error_body(err: ApiError, request_id: str) -> dict[str, Any]:
 
 class RpcHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # a request line that is not HTTP still gets a status line
     disable_nagle_algorithm = True
     server_version = "localcloud"
+    timeout = IDLE_TIMEOUT
     cloud: Cloud  # set on the subclass made by make_server
     admin_token: str
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: we keep our own access log
         pass
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """What the HTTP layer refused before a handler ran (a request line over 64 KiB: 414, ...)."""
+        access_log.info("%s refused: %s", self.client_address[0], (format % args)[:200])
 
     def do_GET(self) -> None:
         self._handle()
@@ -58,31 +82,78 @@ class RpcHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle()
 
+    def _refuse_method(self) -> None:
+        self.close_connection = True
+        request_id = ids.request_id()
+        self._send_json(405, _error_body(ApiError("MethodNotAllowed", f"The {self.command} method is not allowed: "
+                                                  "RPC calls are GET or POST.", 405), request_id), request_id)
+        access_log.info("%s %s %s 405 MethodNotAllowed", self.client_address[0], self.command, request_id)
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method
+
     def _send_json(self, status: int, body: dict[str, Any], request_id: str) -> None:
         payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-acs-request-id", request_id)
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("x-acs-request-id", request_id)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client has gone: nothing to answer
+            self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        """The request body, bounded: a length that is not a number, a body over MAX_BODY or one that ends
+        early is refused (and the connection closed, since its bytes can no longer be told from the next
+        request's)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            raise ApiError("MissingContentLength", "The request must carry a Content-Length header "
+                           "(chunked transfer encoding is not accepted).", 411)
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        if not (raw.strip().isascii() and raw.strip().isdigit()):
+            self.close_connection = True
+            raise ApiError("InvalidContentLength", f"The Content-Length header is not a length: {raw[:40]!r}.")
+        length = int(raw)
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise ApiError("RequestEntityTooLarge", f"The request body ({length} bytes) is larger than "
+                           f"{MAX_BODY} bytes.", 413)
+        try:
+            body = self.rfile.read(length)
+        except OSError:  # the socket's timeout: a client that announced more than it sends
+            body = b""
+        if len(body) != length:
+            self.close_connection = True
+            raise ApiError("IncompleteBody", "The request body ended before Content-Length bytes.")
+        return body
 
     def _handle(self) -> None:
         started = time.monotonic()
         request_id = ids.request_id()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
-        if url.path.startswith("/_localcloud/"):
-            self._handle_admin(url.path, body, request_id)
-            return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        params = dict(parse_qsl(url.query, keep_blank_values=True))
-        if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-        action_name = headers.get("x-acs-action") or params.get("Action", "")
+        action_name = "-"
         status, code = 200, "OK"
         try:
+            body = self._read_body()
+            if url.path.startswith("/_localcloud/"):
+                action_name = url.path
+                status, code = self._handle_admin(url.path, body, request_id)
+                return
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            params = dict(parse_qsl(url.query, keep_blank_values=True))
+            action_name = headers.get("x-acs-action") or params.get("Action", "") or "-"
+            if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                try:
+                    form = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ApiError("InvalidParameter", "The form body is not UTF-8 text.") from None
+                params.update(parse_qsl(form, keep_blank_values=True))
             response = self._dispatch(url.path, params, headers, body, request_id)
             self._send_json(200, {"RequestId": request_id, **response}, request_id)
         except ApiError as err:
@@ -94,8 +165,9 @@ class RpcHandler(BaseHTTPRequestHandler):
             self._send_json(500, _error_body(ApiError(
                 "InternalError", "The request processing has failed due to some unknown error.", 500), request_id),
                 request_id)
-        access_log.info("%s %s %s %d %s %.1fms", self.client_address[0], action_name, request_id, status, code,
-                        (time.monotonic() - started) * 1000)
+        finally:
+            access_log.info("%s %s %s %d %s %.1fms", self.client_address[0], action_name[:80], request_id, status,
+                            code, (time.monotonic() - started) * 1000)
 
     def _dispatch(self, path: str, params: dict[str, str], headers: dict[str, str], body: bytes,
                   request_id: str) -> dict[str, Any]:
@@ -107,11 +179,14 @@ class RpcHandler(BaseHTTPRequestHandler):
         product = PRODUCTS.get(version)
         if product is None:
             raise ApiError("InvalidVersion", f"Specified parameter Version is not valid: {version!r}.")
-        handler = find_action(product, action_name)
-        if handler is None:
-            raise ApiError("InvalidAction.NotFound", f"Specified api {action_name} is not found in version {version}.",
-                           404)
         principal = cloud.auth.authenticate_rpc(self.command, path, params, headers, body)
+        handler = find_action(product, action_name)
+        if handler is None:  # after authentication, as Alibaba answers: an anonymous caller learns nothing
+            raise ApiError("InvalidAction.NotFound", f"Specified api {action_name[:80]} is not found in version "
+                           f"{version}.", 404)
+        if (product, action_name) in REGION_REQUIRED and not params.get("RegionId"):
+            raise ApiError("MissingParameter", "The input parameter \"RegionId\" that is mandatory for processing "
+                           "this request is not supplied.")
         region = params.get("RegionId") or cloud.settings.region
         if product not in GLOBAL_PRODUCTS and region != cloud.settings.region:
             raise ApiError("InvalidRegionId.NotFound", f"The specified region {region} does not exist; this cloud "
@@ -134,23 +209,26 @@ class RpcHandler(BaseHTTPRequestHandler):
                 cloud.store.put(CLIENT_TOKEN, key, {"Response": response})
         return response
 
-    def _handle_admin(self, path: str, body: bytes, request_id: str) -> None:
+    def _handle_admin(self, path: str, body: bytes, request_id: str) -> tuple[int, str]:
+        """Answer an admin route; its status and code, for the access log."""
         if path == "/_localcloud/health":
             self._send_json(200, {"ok": True, "pid": admin.pid()}, request_id)
-            return
+            return 200, "OK"
         supplied = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(supplied, self.admin_token):
-            self._send_json(401, _error_body(ApiError("Unauthorized", "admin token required", 401), request_id),
-                            request_id)
-            return
+        if not same_secret(supplied, self.admin_token):
+            raise ApiError("Unauthorized", "admin token required", 401)
         try:
             args = json.loads(body or b"{}")
+        except ValueError as err:
+            raise ApiError("InvalidParameter", f"The body is not JSON: {err}.") from None
+        if not isinstance(args, dict):
+            raise ApiError("InvalidParameter", "The body must be a JSON object.")
+        try:
             result = admin.handle(self.cloud, path.removeprefix("/_localcloud/"), args)
-            self._send_json(200, result, request_id)
-        except ApiError as err:
-            self._send_json(err.status, _error_body(err, request_id), request_id)
-        except (ValueError, KeyError, TypeError) as err:
-            self._send_json(400, _error_body(ApiError("InvalidParameter", str(err)), request_id), request_id)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ApiError("InvalidParameter", str(err)) from None
+        self._send_json(200, result, request_id)
+        return 200, "OK"
 
 
 class Server(ThreadingHTTPServer):

@@ -10,7 +10,9 @@ Other modules read and write the records through that module, never by the kind'
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -69,11 +71,31 @@ class Kind:
         return store.delete(self.name, id_)
 
 
+def private_dir(path: Path | str) -> Path:
+    """Create `path` (and its parents) and make it owner-only (0700), as the state it holds is secret."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def open_private_db(path: Path | str) -> sqlite3.Connection:
+    """A SQLite database in WAL mode whose files (the database, its -wal and -shm) are owner-only (0600):
+    they hold the account's AccessKey secrets. SQLite gives the -wal and -shm files the database's mode."""
+    path = str(path)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, 0o600)  # a database made before they were private
+    return conn
+
+
 class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = open_private_db(self.path)
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.RLock()

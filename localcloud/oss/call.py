@@ -32,6 +32,11 @@ class Body:
     def done(self) -> bool:
         return self._done
 
+    def abandon(self) -> None:
+        """Read no more of it (the request is refused and its connection closed)."""
+        self._done = True
+        self._remaining = 0
+
     @property
     def pending(self) -> int | None:
         """Bytes still unread when known (Content-Length), else None."""

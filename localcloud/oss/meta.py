@@ -13,13 +13,13 @@ open a blob, so a reader never opens a blob that was just replaced.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..store import open_private_db
 from .blobs import BlobStore
 
 _SCHEMA = """
@@ -102,8 +102,7 @@ _OBJECT_COLUMNS = "bucket, key, size, etag, crc64, mtime, type, headers, meta, b
 class MetaDB:
     def __init__(self, path: Path, blobs: BlobStore) -> None:
         self.blobs = blobs
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = open_private_db(path)
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
         self.lock = threading.RLock()

@@ -30,6 +30,10 @@ access_log = logging.getLogger("localcloud.oss.access")
 HANDLERS = {**buckets.HANDLERS, **objects.HANDLERS, **multipart.HANDLERS,
             "ListObjects": list_objects, "ListObjectsV2": list_objects_v2}
 DRAIN_LIMIT = 1024 * 1024
+# OSS's largest single request body (PutObject, UploadPart: 5 GB); a larger one is refused unread.
+MAX_BODY = 5 * 1024 ** 3
+# How long a connection may stay silent, within a request or between two.
+IDLE_TIMEOUT = 120
 
 
 def error_reply(err: ApiError, request_id: str, host: str, head: bool) -> Reply:
@@ -44,13 +48,19 @@ def error_reply(err: ApiError, request_id: str, host: str, head: bool) -> Reply:
 
 class OssHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # a request line that is not HTTP still gets a status line
     disable_nagle_algorithm = True
     server_version = "AliyunOSS"
+    timeout = IDLE_TIMEOUT
     svc: OssService
     addressing: Addressing
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: we keep our own access log
         pass
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """What the HTTP layer refused before a handler ran (a request line over 64 KiB: 414, ...)."""
+        access_log.info("%s refused: %s", self.client_address[0], (format % args)[:200])
 
     def handle_expect_100(self) -> bool:
         return True  # answered in _handle, once the request is authenticated and authorized
@@ -79,8 +89,8 @@ class OssHandler(BaseHTTPRequestHandler):
         host = self.headers.get("Host", "")
         bucket, key, virtual = self.addressing.split(host, raw_path)
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        length = self.headers.get("Content-Length")
-        body = Body(self.rfile, int(length) if length and length.isdigit() else None, chunked)
+        length = (self.headers.get("Content-Length") or "").strip()
+        body = Body(self.rfile, int(length) if length.isascii() and length.isdigit() else None, chunked)
         return SignedRequest(self.command, host, raw_path or "/", raw_query, list(self.headers.items()),
                              bucket, key, virtual), body
 
@@ -91,6 +101,7 @@ class OssHandler(BaseHTTPRequestHandler):
         req, body = self._request()
         head = self.command == "HEAD"
         try:
+            self._check_length(body)
             op = operation(self.command, req.bucket, req.key, req.query,
                            bool(req.header("x-oss-copy-source") or req.header("x-amz-copy-source")))
             call = Call(op, self.svc, req, authenticate(self.svc.cloud.auth, req), body, request_id)
@@ -101,6 +112,11 @@ class OssHandler(BaseHTTPRequestHandler):
             reply = HANDLERS[op](call)
         except ApiError as err:
             reply = error_reply(err, request_id, req.host, head)
+        except (TimeoutError, ConnectionError):  # the client went silent or away in the middle of its body
+            self.close_connection = True
+            access_log.info("%s %s %s %s dropped: the client stopped sending", self.client_address[0], op,
+                            req.bucket or "-", request_id)
+            return
         except Exception:
             log.exception("internal error in %s", op)
             reply = error_reply(ApiError("InternalError", "We encountered an internal error. Please try again.",
@@ -109,6 +125,19 @@ class OssHandler(BaseHTTPRequestHandler):
         self._send(reply, request_id, head)
         access_log.info("%s %s %s %s %d %s %.1fms", self.client_address[0], op, req.bucket or "-", request_id,
                         reply.status, reply.error_code or "OK", (time.monotonic() - started) * 1000)
+
+    def _check_length(self, body: Body) -> None:
+        """Refuse a Content-Length that is not a length, or over OSS's limit, before reading anything."""
+        length = self.headers.get("Content-Length")
+        if length is not None and not (length.strip().isascii() and length.strip().isdigit()):
+            body.abandon()
+            self.close_connection = True
+            raise ApiError("InvalidArgument", f"The Content-Length header is not a length: {length[:40]!r}.", 400)
+        if (body.pending or 0) > MAX_BODY:
+            body.abandon()
+            self.close_connection = True
+            raise ApiError("EntityTooLarge", f"Your proposed upload exceeds the maximum allowed size "
+                           f"({MAX_BODY} bytes).", 400)
 
     def _finish_body(self, body: Body, continued: bool) -> None:
         """Read what the handler left of the body, or close: the next request must start cleanly."""

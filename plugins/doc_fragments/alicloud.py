@@ -58,10 +58,11 @@ options:
     type: str
   api_retries:
     description:
-      - Attempts per API call. Throttling and 5xx answers are retried with jittered exponential
-        backoff; other errors fail at once with Alibaba's code, message and request id.
+      - Retries of an API call after its first attempt (V(0) makes one attempt). Throttling and 5xx
+        answers are retried with jittered exponential backoff; other errors fail at once with
+        Alibaba's code, message and request id.
     type: int
-    default: 6
+    default: 5
 requirements:
   - python >= 3.9
   - alibabacloud_tea_openapi and the product SDKs (alibabacloud_ecs20140526, alibabacloud_ess20220222,

@@ -12,7 +12,7 @@ description:
     localcloud the C(containers.podman.podman) connection to the container named after the
     instance id. O(connection=auto) chooses localcloud when the endpoint comes from localcloud.
   - Endpoints and credentials - the options, then the environment (as the alicloud_* modules),
-    then localcloud's env file when O(localcloud_home) or E(LOCALCLOUD_HOME) is set.
+    then, with O(localcloud), localcloud's env file.
     If neither gives credentials the inventory is empty, with a warning.
 options:
   plugin:
@@ -34,9 +34,17 @@ options:
   endpoint:
     description: C(host:port) of every RPC product (localcloud). Defaults to E(ALIBABA_CLOUD_ENDPOINT).
     type: str
+  localcloud:
+    description:
+      - Take region, endpoint and credentials from localcloud's env file (see O(localcloud_home)) where
+        the options and the environment give none. Only localcloud's inventory sets it; a real
+        account's inventory never reads localcloud's file, so it never lists localcloud's instances
+        with localcloud's key because E(LOCALCLOUD_HOME) happens to be set.
+    type: bool
+    default: false
   localcloud_home:
     description:
-      - localcloud's state directory; its C(env) file gives region, endpoint and credentials.
+      - localcloud's state directory; its C(env) file gives region, endpoint and credentials (with O(localcloud)).
       - Defaults to E(LOCALCLOUD_HOME), then C(.localcloud) next to the inventory's parent directories.
     type: str
   tags:
@@ -69,6 +77,7 @@ extends_documentation_fragment:
 EXAMPLES = r"""
 # inventory/local/localcloud.alicloud_ecs.yml
 plugin: spotfirst.finetune.alicloud_ecs
+localcloud: true
 scaling_groups: [ess-lora-deepseek7b]
 
 # inventory/alicloud/ecs.alicloud_ecs.yml (by tag, with a group per value of the tag "role"):
@@ -138,7 +147,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def _settings(self, path: Path) -> dict[str, Any]:
         home = self.get_option("localcloud_home") or os.environ.get("LOCALCLOUD_HOME")
         env_file = Path(home) / "env" if home else None
-        if env_file is None:
+        if not self.get_option("localcloud"):
+            env_file = None
+        elif env_file is None:
             for directory in path.resolve().parents:
                 if (directory / ".localcloud" / "env").is_file():
                     env_file = directory / ".localcloud" / "env"

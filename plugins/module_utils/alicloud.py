@@ -75,14 +75,15 @@ def common_argument_spec() -> dict[str, Any]:
     """The options every alicloud_* module takes (documented once in the `alicloud` doc fragment)."""
     return dict(
         region=dict(type="str", aliases=["region_id"]),
-        access_key=dict(type="str", aliases=["access_key_id"], no_log=False),
+        # The id is masked too (-vvv prints the invocation): with its secret it is a credential.
+        access_key=dict(type="str", aliases=["access_key_id"], no_log=True),
         secret_key=dict(type="str", aliases=["access_key_secret"], no_log=True),
         security_token=dict(type="str", no_log=True),
         profile=dict(type="str"),
         ecs_ram_role=dict(type="str"),
         endpoint=dict(type="str"),
         oss_endpoint=dict(type="str"),
-        api_retries=dict(type="int", default=MAX_ATTEMPTS),
+        api_retries=dict(type="int", default=MAX_ATTEMPTS - 1),
     )
 
 
@@ -273,6 +274,9 @@ class AlicloudModule(AnsibleModule):
         if not HAS_SDK:
             self.fail_json(msg=missing_required_lib("alibabacloud_tea_openapi (the Alibaba Cloud Tea SDKs)"),
                            exception=str(SDK_IMPORT_ERROR))
+        if (self.params.get("api_retries") or 0) < 0:
+            self.fail_json(msg=f"api_retries is {self.params['api_retries']}: it counts the retries after the first "
+                           "attempt, so it is 0 (one attempt) or more.")
         self.region = self.params.get("region") or first_env(ENV_REGION)
         self.endpoint = self.params.get("endpoint") or first_env(ENV_ENDPOINT)
         self.oss_endpoint = self.params.get("oss_endpoint") or first_env(ENV_OSS_ENDPOINT)
@@ -284,6 +288,13 @@ class AlicloudModule(AnsibleModule):
             self.fail_json(msg=f"Bad credentials: cannot use the credentials chain: {err}")
         self._clients: dict[str, Any] = {}
         self._regions_checked = False
+        self._credentials_checked = False
+
+    @property
+    def attempts(self) -> int:
+        """Attempts per call: the first and `api_retries` retries (0: no retry)."""
+        retries = self.params.get("api_retries")
+        return MAX_ATTEMPTS if retries is None else retries + 1
 
     # -- clients ---------------------------------------------------------------------------
     def require_region(self) -> str:
@@ -291,8 +302,23 @@ class AlicloudModule(AnsibleModule):
             self.fail_json(msg="No region: set the region option or ALIBABA_CLOUD_REGION_ID.")
         return self.region
 
+    def check_credentials(self) -> None:
+        """Resolve credentials that come from a provider (a profile, a RAM role, the default chain) once, before
+        the first call: none found is a credentials problem, said at once, not a connection error retried."""
+        if self.credentials.provider is None or self._credentials_checked:
+            return
+        try:
+            self.credentials.static()
+        except Exception as err:  # the credentials SDK raises plain errors when a source gives nothing
+            self.fail_json(msg=f"No usable credentials: {self.credentials.describe()} gave none ({str(err)[:300]}). "
+                               "Export ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, set "
+                               "ALIBABA_CLOUD_PROFILE (or the profile option), or, on an ECS instance, the "
+                               "ecs_ram_role option.")
+        self._credentials_checked = True
+
     def client(self, product: str) -> Any:
         if product not in self._clients:
+            self.check_credentials()
             package = RPC_PRODUCTS[product]
             client_class = importlib.import_module(f"{package}.client").Client
             config = Config(region_id=self.region or "cn-hangzhou", **self.credentials.tea_fields())
@@ -309,6 +335,7 @@ class AlicloudModule(AnsibleModule):
 
     def oss(self) -> Any:
         if "oss" not in self._clients:
+            self.check_credentials()
             import alibabacloud_oss_v2 as oss
             creds = self.credentials
 
@@ -343,7 +370,7 @@ class AlicloudModule(AnsibleModule):
         """`raw_call` with retries; None when the answer's code is in `missing_ok` (something gone)."""
         try:
             return with_retries(lambda: self.raw_call(product, action, params), action,
-                                attempts=self.params.get("api_retries") or MAX_ATTEMPTS)
+                                attempts=self.attempts)
         except AlicloudError as err:
             if err.code in missing_ok:
                 return None
@@ -360,7 +387,7 @@ class AlicloudModule(AnsibleModule):
                 raise oss_error(action, err) from None
 
         try:
-            return with_retries(attempt, action, attempts=self.params.get("api_retries") or MAX_ATTEMPTS)
+            return with_retries(attempt, action, attempts=self.attempts)
         except AlicloudError as err:
             if err.code in missing_ok:
                 return None
@@ -388,6 +415,12 @@ class AlicloudModule(AnsibleModule):
                 self.fail_json(msg=f"Unknown region {region!r}; this account offers: {', '.join(sorted(known))}.")
             self._regions_checked = True
         return region
+
+    def require_vpc(self, vpc_id: str) -> None:
+        """Fail unless the VPC exists, in check mode too: nothing can be made in a VPC that is not there."""
+        body = self.call("vpc", "DescribeVpcs", {"RegionId": self.require_region(), "VpcId": vpc_id}) or {}
+        if not (body.get("Vpcs") or {}).get("Vpc"):
+            self.fail_json(msg=f"The VPC {vpc_id} does not exist in {self.region}; create it first (alicloud_vpc).")
 
     def zones(self) -> dict[str, list[str]]:
         """Zones of the region and the instance types each offers."""

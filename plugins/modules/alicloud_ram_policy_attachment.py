@@ -81,9 +81,14 @@ def main() -> None:
     policies = attached_policies(module, p["role_name"])
     attached = is_attached(policies, p["policy_name"], p["policy_type"])
     want = p["state"] == "present"
-    if want and policies is None and not module.check_mode:
+    if want and policies is None:  # in check mode too: an attachment to no role is not something that would work
         module.fail_json(msg=f"The role {p['role_name']} does not exist; create it first (alicloud_ram_role).")
     changed = attached != want
+    if changed and want and module.call("ram", "GetPolicy", {"PolicyName": p["policy_name"],
+                                                            "PolicyType": p["policy_type"]},
+                                        missing_ok=("EntityNotExist.Policy",)) is None:
+        module.fail_json(msg=f"The {p['policy_type']} policy {p['policy_name']} does not exist; create it first "
+                             "(alicloud_ram_policy).")
     if changed and not module.check_mode:
         if want:
             module.call("ram", "AttachPolicyToRole", params, missing_ok=("EntityAlreadyExists.Role.Policy",))

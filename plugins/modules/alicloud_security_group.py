@@ -166,6 +166,7 @@ def update_rules(module: AlicloudModule, group: dict[str, Any]) -> bool:
 def ensure_present(module: AlicloudModule, group: dict[str, Any] | None) -> tuple[bool, Any]:
     p = module.params
     if group is None:
+        module.require_vpc(p["vpc_id"])
         if module.check_mode:
             return True, {"SecurityGroupName": p["name"], "VpcId": p["vpc_id"],
                           "Rules": [rule_params(r) for r in p["rules"]]}

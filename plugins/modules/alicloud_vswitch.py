@@ -92,6 +92,7 @@ def ensure_present(module: AlicloudModule, vswitch: dict[str, Any] | None) -> tu
     if vswitch is None:
         if not p.get("zone"):
             module.fail_json(msg="zone is required to create a vSwitch.")
+        module.require_vpc(p["vpc_id"])
         if module.check_mode:
             return True, {"VpcId": p["vpc_id"], "ZoneId": p["zone"], "CidrBlock": p["cidr_block"],
                           "VSwitchName": p.get("name")}

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import oss2
 import pytest
+import yaml
 from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from ..localcloud.oss_support import Keys, oss2_bucket, root_keys, unique
-from .conftest import task
+from .conftest import BIN, ROOT, task
 
 ROLE, POLICY = "it-ram-role", "it-ram-oss"
 ACCESS = {"bucket": "it-ram-bucket", "read_prefixes": ["model/"], "write_prefixes": ["output/"]}
@@ -124,4 +128,22 @@ def test_bad_credentials_name_their_source_and_hide_the_secret(playbook):
     message = run["bad keys"]["msg"]
     assert "InvalidAccessKeyId.NotFound" in message and "the module options access_key/secret_key" in message
     assert "****9876" in message and "LTAIunknownKey9876" not in message
-    assert secret not in run.output
+    # Neither the secret nor the id appear anywhere in -vvv's output (its invocation shows the module's options).
+    assert secret not in run.output and "LTAIunknownKey9876" not in run.output
+
+
+def test_no_credentials_at_all_is_said_at_once_as_a_credentials_problem(tmp_path):
+    """No keys, profile or role anywhere (a real account, nothing exported): the default chain finds none,
+    and the module says so before any call, instead of retrying a 'connection error' for seconds."""
+    play = tmp_path / "play.yml"
+    play.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "no credentials", "spotfirst.finetune.alicloud_ram_role": {"name": ROLE, "region": "cn-hangzhou"}}]}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALICLOUD_", "LOCALCLOUD_"))}
+    env.update(HOME=str(tmp_path), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    run = subprocess.run([str(BIN / "ansible-playbook"), "-c", "local", "-i", "localhost,", str(play),
+                          "-e", f"ansible_python_interpreter={sys.executable}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = json.loads(run.stdout[run.stdout.find("{"):])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert result["failed"] and result["msg"].startswith("No usable credentials: the default credentials chain")
+    assert "Export ALIBABA_CLOUD_ACCESS_KEY_ID" in result["msg"] and "ConnectionError" not in result["msg"]

@@ -41,6 +41,15 @@ def test_the_run_writes_checkpoints_manifests_and_the_completion_marker(trained:
     assert marker["last_model_checkpoint"].endswith(f"checkpoint-{TOTAL_STEPS}")
 
 
+def test_swift_asks_no_model_hub_at_the_start(trained: Path) -> None:
+    """ms-swift's check of the model against its ModelScope repository (7 s of retries on an instance, which
+    reaches no hub) is off: nothing in the run's logs comes from a hub listing."""
+    logs = trained.parent / "train-service-log"
+    text = (logs / "train_error.log").read_text() + (logs / "train.log").read_text()
+    assert "--check_model False" in text  # the agent's "running: swift sft ..." line
+    assert "listing failed" not in text and "modelscope.cn" not in text
+
+
 def test_a_complete_training_exits_at_once_without_running_swift(trained: Path, write_config, tmp_path) -> None:
     # swift is /bin/false: had the agent run it, it would exit non-zero.
     config = write_config(trained, swift="/bin/false")
@@ -157,6 +166,10 @@ def test_argument_names_follow_the_installed_ms_swift(agent: ModuleType, tmp_pat
     assert command[command.index("--torch_dtype") + 1] == "bfloat16"
     if major == 4:
         assert command[command.index("--callbacks") + 1] == "graceful_exit"
+    assert command[command.index("--check_model") + 1] == "False"  # instances reach no model hub
+    kept = config_for(agent, tmp_path / "output", swift="swift", arguments={"model": "m", "check_model": True})
+    assert agent.swift_command(kept, major, None, gpu=True).count("--check_model") == 1
+    assert "True" in agent.swift_command(kept, major, None, gpu=True)
 
 
 def test_without_a_gpu_the_cpu_dtype_replaces_bf16(agent: ModuleType, tmp_path: Path) -> None:

@@ -188,6 +188,7 @@ def render(tmp_path: Path, play: dict[str, Any], extra_vars: dict[str, Any]) -> 
          "-e", json.dumps({"ansible_python_interpreter": sys.executable, **extra_vars})],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
         env={**os.environ, "ANSIBLE_ROLES_PATH": str(tmp_path / "roles"),
+             "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),  # the collection's filters
              "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg")})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return json.loads(config.read_text())
@@ -214,13 +215,16 @@ def test_the_workloads_render_the_same_arguments_as_before(tmp_path: Path, workl
 
 def test_the_recipe_runs_the_same_swift_command_line_as_before(tmp_path: Path):
     config = workload_config(tmp_path, "recipe")
-    # What the agent adds for ms-swift 4 since: the callback that saves and stops on a graceful stop, and
-    # its plugin's clock (the trainer's step and save times).
-    assert command_line(config, tmp_path) == [*RECIPE_COMMAND, "--callbacks", "graceful_exit", "train_agent_clock",
+    # What the agent adds since: no check of the model against the ModelScope hub (instances cannot reach
+    # it); for ms-swift 4 the callback that saves and stops on a graceful stop, and its plugin's clock (the
+    # trainer's step and save times).
+    assert command_line(config, tmp_path) == [*RECIPE_COMMAND, "--check_model", "False",
+                                              "--callbacks", "graceful_exit", "train_agent_clock",
                                               "--external_plugins", str(AGENT.CALLBACKS_PLUGIN)]
     ms_swift_3 = command_line(config, tmp_path, major=3)
     assert "--tuner_type" not in ms_swift_3
     assert ms_swift_3[ms_swift_3.index("--train_type") + 1] == "lora"
+    assert ms_swift_3[ms_swift_3.index("--check_model") + 1] == "False"
     assert ms_swift_3[ms_swift_3.index("--overwrite_output_dir") + 1] == "True"
 
 
@@ -235,6 +239,11 @@ def test_the_molecule_scenario_renders_the_same_arguments_as_before(tmp_path: Pa
     ({"lora_rank": "16"}, "lora_rank is a string where the argument is a number"),
     ({"dataset": "/mnt/oss-data/one#10"}, "dataset is a string where the argument is a list"),
     ({"output_dir": "/mnt/oss-data/elsewhere"}, "train_service_output_dir"),
+    ({"save_steps": -5}, "save_steps is -5; ms-swift needs a positive integer"),
+    ({"learning_rate": -1}, "learning_rate is -1; ms-swift needs a number above 0"),
+    ({"learning_rate": "fast"}, "learning_rate is 'fast'; ms-swift needs a number above 0"),
+    ({"lora_rank": 0}, "lora_rank is 0; ms-swift needs a positive integer"),
+    ({"warmup_ratio": 1.5}, "warmup_ratio is 1.5; ms-swift needs a number from 0 to 1"),
 ])
 def test_a_wrong_override_fails_before_anything_is_written(tmp_path: Path, overrides: dict[str, Any], message: str):
     with pytest.raises(AssertionError, match=message):

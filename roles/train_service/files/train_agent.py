@@ -965,6 +965,10 @@ def swift_command(config: Config, major: int, resume_from: Path | None, gpu: boo
         LOG.info("no CUDA GPU: torch_dtype %s instead of %s", config.cpu_torch_dtype, arguments["torch_dtype"])
         arguments["torch_dtype"] = config.cpu_torch_dtype
     arguments["output_dir"] = str(config.output_dir)
+    # ms-swift's trainer compares the model directory with its ModelScope hub repository at every start
+    # (check_model, on by default): an instance reaches no hub (on a real account it has no public IP),
+    # so that is 7 s of retries (1 + 2 + 4 s) before the first step of every resume, for nothing.
+    arguments.setdefault("check_model", False)
     if major >= 4:
         # graceful_exit saves and stops at the end of a step when the agent asks (GracefulStop).
         callbacks = arguments.get("callbacks") or []

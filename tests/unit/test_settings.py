@@ -1,0 +1,85 @@
+"""The settings check of preflight.yml (plugins/filter/settings.py): one message per problem, naming the
+setting, its value and what is allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible_collections.spotfirst.finetune.plugins.filter.settings import settings_problems
+
+GOOD = {
+    "cloud_kind": "localcloud", "alicloud_region": "cn-hangzhou", "connection_region": "cn-hangzhou",
+    "alicloud_zones": ["cn-hangzhou-j", "cn-hangzhou-k"], "alicloud_vpc_cidr": "172.16.0.0/12",
+    "alicloud_vswitch_cidrs": ["172.16.1.0/24", "172.16.2.0/24"], "alicloud_instance_type": "ecs.gn7i-c8g1.2xlarge",
+    "oss_bucket_name": "ess-lora-deepseek7b-data", "scaling_group_min_size": 0, "scaling_group_max_size": 1,
+    "scaling_group_desired_capacity": 1,
+    "training_arguments": {"save_steps": 10, "learning_rate": "1e-4", "lora_rank": 8, "warmup_ratio": 0.05,
+                           "dataloader_num_workers": 0, "split_dataset_ratio": None},
+}
+CLOUD = {"region": "cn-hangzhou", "region_known": True, "regions": ["cn-hangzhou"],
+         "zones": ["cn-hangzhou-h", "cn-hangzhou-j", "cn-hangzhou-k"],
+         "instance_types": {"cn-hangzhou-h": [], "cn-hangzhou-j": ["ecs.gn7i-c8g1.2xlarge"],
+                            "cn-hangzhou-k": ["ecs.gn7i-c8g1.2xlarge"]}}
+
+
+def with_(**changes: Any) -> dict[str, Any]:
+    return {**GOOD, **changes}
+
+
+def test_the_projects_settings_have_no_problem() -> None:
+    assert settings_problems(GOOD, CLOUD) == []
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"oss_bucket_name": "My_Bucket"}, "oss_bucket_name is 'My_Bucket': an OSS bucket name has 3 to 63"),
+    ({"oss_bucket_name": "ab"}, "oss_bucket_name is 'ab'"),
+    ({"oss_bucket_name": "-data"}, "starts and ends with a letter or a digit"),
+    ({"oss_bucket_name": "x" * 64}, "3 to 63 characters"),
+    ({"alicloud_vpc_cidr": "8.8.0.0/16"}, "alicloud_vpc_cidr is '8.8.0.0/16': a VPC's block lies in 10.0.0.0/8"),
+    ({"alicloud_vpc_cidr": "172.16.0.1/12"}, "alicloud_vpc_cidr is '172.16.0.1/12': it has host bits set"),
+    ({"alicloud_vswitch_cidrs": ["172.16.1.0/24", "nonsense"]}, "alicloud_vswitch_cidrs[1] is 'nonsense': it is not "
+                                                                "a CIDR block"),
+    ({"alicloud_vswitch_cidrs": ["172.16.1.0/24", "172.16.1.0/24"]}, "alicloud_vswitch_cidrs[1] is '172.16.1.0/24', "
+                                                                     "the same block as alicloud_vswitch_cidrs[0]"),
+    ({"alicloud_vswitch_cidrs": ["172.16.0.0/16", "172.16.2.0/24"]}, "alicloud_vswitch_cidrs[1] is '172.16.2.0/24': "
+                                                                     "it overlaps alicloud_vswitch_cidrs[0]"),
+    ({"alicloud_vswitch_cidrs": ["172.16.1.0/24", "10.0.0.0/24"]}, "it is not inside the VPC's block"),
+    ({"alicloud_vswitch_cidrs": ["172.16.1.0/24", "172.16.2.0/30"]}, "it must be an IPv4 block from /16 to /29"),
+    ({"alicloud_vswitch_cidrs": ["172.16.1.0/24"]}, "alicloud_vswitch_cidrs has 1 blocks for 2 zones"),
+    ({"alicloud_zones": ["cn-hangzhou-j"], "alicloud_vswitch_cidrs": ["172.16.1.0/24"]}, "give at least two zones"),
+    ({"scaling_group_min_size": 2}, "scaling_group_min_size (2) is above scaling_group_max_size (1)"),
+    ({"scaling_group_desired_capacity": 3}, "scaling_group_desired_capacity (3) is outside"),
+    ({"scaling_group_max_size": -1}, "scaling_group_max_size is -1: an integer from 0 to 2000"),
+    ({"scaling_group_max_size": "many"}, "scaling_group_max_size is 'many'"),
+    ({"training_arguments": {"save_steps": -5}}, "save_steps is -5; ms-swift needs a positive integer"),
+    ({"training_arguments": {"learning_rate": -1}}, "learning_rate is -1; ms-swift needs a number above 0"),
+    ({"training_arguments": {"lora_rank": 0}}, "lora_rank is 0; ms-swift needs a positive integer"),
+    ({"training_arguments": {"num_train_epochs": 1.5}}, "num_train_epochs is 1.5"),
+    ({"alicloud_region": "cn-beijing"}, "alicloud_region is 'cn-beijing' but the connection's region is "
+                                        "'cn-hangzhou' (localcloud serves only the region of .localcloud/env"),
+])
+def test_each_problem_is_named_with_its_value_and_what_is_allowed(changes: dict[str, Any], expected: str) -> None:
+    problems = settings_problems(with_(**changes), CLOUD)
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("settings", "cloud", "expected"), [
+    (GOOD, {**CLOUD, "region_known": False, "regions": ["cn-hangzhou", "cn-beijing"]},
+     "alicloud_region is 'cn-hangzhou': the account does not offer it; it offers cn-hangzhou, cn-beijing."),
+    (with_(alicloud_zones=["cn-hangzhou-j", "cn-hangzhou-z"]), CLOUD,
+     "alicloud_zones: 'cn-hangzhou-z' is not a zone of cn-hangzhou; its zones are cn-hangzhou-h, "
+     "cn-hangzhou-j, cn-hangzhou-k."),
+    (with_(alicloud_zones=["cn-hangzhou-h", "cn-hangzhou-j"]), CLOUD,
+     "alicloud_instance_type is 'ecs.gn7i-c8g1.2xlarge': zone cn-hangzhou-h does not sell it (zones that do: "
+     "cn-hangzhou-j, cn-hangzhou-k)."),
+])
+def test_what_the_cloud_does_not_offer_is_named(settings: dict[str, Any], cloud: dict[str, Any],
+                                                expected: str) -> None:
+    assert expected in settings_problems(settings, cloud)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    bad = with_(oss_bucket_name="Bad", scaling_group_min_size=5, alicloud_vswitch_cidrs=["x", "y"],
+                training_arguments={"lora_rank": 0})
+    assert len(settings_problems(bad, CLOUD)) == 5
