@@ -188,13 +188,15 @@ class Authenticator:
         cred = identities.STS_CREDENTIAL.find(self.store, principal.access_key_id)
         return cred.get("Policy") if cred else None
 
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        """Raise Forbidden.RAM unless the principal may perform `action` on `resource`."""
+    def authorize(self, principal: Principal, action: str, resource: str,
+                  context: dict[str, str] | None = None) -> None:
+        """Raise Forbidden.RAM unless the principal may perform `action` on `resource` (with the request's
+        condition keys `context`)."""
         if principal.is_root:
             return
         session = self.session_policy(principal)
-        allowed = policy.is_allowed(self.role_policies(principal.role_name), action, resource) and (
-            session is None or policy.is_allowed([session], action, resource))
+        allowed = policy.is_allowed(self.role_policies(principal.role_name), action, resource, context) and (
+            session is None or policy.is_allowed([session], action, resource, context))
         if not allowed:
             raise ApiError("Forbidden.RAM",
                            f"User not authorized to operate on the specified resource, or this API doesn't support "

@@ -42,6 +42,16 @@ def resource(uid: str, bucket: str | None, key: str | None) -> str:
     return f"acs:oss:*:{uid}:{bucket}/{key}" if key else f"acs:oss:*:{uid}:{bucket}"
 
 
+def condition_keys(call: Call, op: str) -> dict[str, str]:
+    """The OSS condition keys of a request: a listing's prefix (empty when it names none) and delimiter."""
+    if op not in ("ListObjects", "ListObjectsV2"):
+        return {}
+    keys = {"oss:Prefix": call.query.get("prefix", "")}
+    if "delimiter" in call.query:
+        keys["oss:Delimiter"] = call.query["delimiter"]
+    return keys
+
+
 def authorize(call: Call, op: str, bucket: str | None, key: str | None) -> None:
     """Raise AccessDenied unless the caller may perform `op` on the bucket or object."""
     principal = call.caller.principal
@@ -60,7 +70,7 @@ def authorize(call: Call, op: str, bucket: str | None, key: str | None) -> None:
     action = ACTIONS.get(op, f"oss:{op}")
     target = resource(principal.account_uid, bucket, None if op in BUCKET_LEVEL else key)
     try:
-        call.svc.cloud.auth.authorize(principal, action, target)
+        call.svc.cloud.auth.authorize(principal, action, target, condition_keys(call, op))
     except ApiError:
         raise access_denied(f"You have no right to access this resource: {principal.arn} may not perform "
                             f"{action} on {target} (RAM policy).") from None

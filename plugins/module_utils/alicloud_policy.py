@@ -115,22 +115,31 @@ def scaling_group_policy(region: str, group_id: str) -> dict[str, Any]:
 def oss_training_policy(bucket: str, read_prefixes: list[str], write_prefixes: list[str]) -> dict[str, Any]:
     """What a training instance needs on its bucket, and nothing else (the seed grants `oss:*`).
 
-    List the bucket and read its metadata (ossfs needs both to mount), read objects under the
-    read prefixes (the model, the datasets), and read, write and delete under the write prefixes
-    (checkpoints are rewritten and rotated). No bucket administration, ACL or policy changes.
+    Read the bucket's metadata and list inside the prefixes (ossfs needs both to mount), read objects
+    under the read prefixes (the model, the datasets), and read, write and delete under the write
+    prefixes (checkpoints are rewritten and rotated). No bucket administration, ACL or policy changes,
+    and no object outside the prefixes can be read.
     """
     check_bucket_name(bucket)
     if not read_prefixes and not write_prefixes:
         raise PolicyError("Give at least one read or write prefix.")
     bucket_arn = f"acs:oss:*:*:{bucket}"
-    # `name*` rather than `name/*`: a file system on the bucket (s3fs, ossfs) also looks up `name`,
-    # `name_$folder$` and names such as ms-swift's `name#40` (dataset#samples); a 403 there instead of
-    # a 404 makes them exist as unreadable files. Writes stay under `name/`.
-    read = sorted({f"{bucket_arn}/{_prefix(p).rstrip('/')}*" for p in list(read_prefixes) + list(write_prefixes)})
+    names = sorted({_prefix(p).rstrip("/") for p in list(read_prefixes) + list(write_prefixes)})
+    # What is under each prefix, and the exact names a file system on the bucket (s3fs, ossfs) looks up
+    # for it: `name`, `name_$folder$` and ms-swift's `name#40` (dataset#samples); a 403 there instead of
+    # a 404 makes them exist as unreadable files. Not `name*`: that would also read `name-other/...`.
+    read = sorted({f"{bucket_arn}/{n}{suffix}" for n in names for suffix in ("", "_$folder$", "/*", "#*")})
     write = sorted({f"{bucket_arn}/{_prefix(p)}*" for p in write_prefixes})
     statements: list[dict[str, Any]] = [
-        {"Effect": "Allow", "Action": ["oss:GetBucketInfo", "oss:GetBucketStat", "oss:ListObjects"],
-         "Resource": [bucket_arn]},
+        {"Effect": "Allow", "Action": ["oss:GetBucketInfo", "oss:GetBucketStat"], "Resource": [bucket_arn]},
+        # Listings inside the prefixes (oss:Prefix), and of the bucket from its top (no prefix): s3fs and
+        # ossfs check the bucket at mount time with a listing that names no prefix and no delimiter, which
+        # RAM cannot tell from a listing of every key; refused, the mount fails. Keys elsewhere can be
+        # listed, then, but not read.
+        {"Effect": "Allow", "Action": ["oss:ListObjects"], "Resource": [bucket_arn],
+         "Condition": {"StringLike": {"oss:Prefix": sorted(f"{n}{s}" for n in names for s in ("/*", "#*"))}}},
+        {"Effect": "Allow", "Action": ["oss:ListObjects"], "Resource": [bucket_arn],
+         "Condition": {"StringEquals": {"oss:Prefix": [""]}}},
         {"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": read},
     ]
     if write:

@@ -18,10 +18,15 @@ from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud_policy
 def test_training_policy_reads_model_and_data_and_writes_only_the_output():
     policy = oss_training_policy("ess-data", ["model/", "data"], ["output/"])
     by_action = {tuple(s["Action"]): s["Resource"] for s in policy["Statement"]}
-    assert by_action[("oss:GetBucketInfo", "oss:GetBucketStat", "oss:ListObjects")] == ["acs:oss:*:*:ess-data"]
-    # The prefixes' objects and the names a file system on the bucket looks up (`data`, `data#40`).
-    assert by_action[("oss:GetObject",)] == ["acs:oss:*:*:ess-data/data*", "acs:oss:*:*:ess-data/model*",
-                                             "acs:oss:*:*:ess-data/output*"]
+    assert by_action[("oss:GetBucketInfo", "oss:GetBucketStat")] == ["acs:oss:*:*:ess-data"]
+    # The prefixes' objects and the exact names a file system on the bucket looks up (`data`, `data#40`).
+    assert by_action[("oss:GetObject",)] == [f"acs:oss:*:*:ess-data/{name}{suffix}"
+                                             for name in ("data", "model", "output")
+                                             for suffix in ("", "#*", "/*", "_$folder$")]
+    listings = [s["Condition"] for s in policy["Statement"] if s["Action"] == ["oss:ListObjects"]]
+    assert listings == [
+        {"StringLike": {"oss:Prefix": ["data#*", "data/*", "model#*", "model/*", "output#*", "output/*"]}},
+        {"StringEquals": {"oss:Prefix": [""]}}]
     writes = by_action[("oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload", "oss:ListParts")]
     assert writes == ["acs:oss:*:*:ess-data/output/*"]
     assert all("oss:*" not in s["Action"] for s in policy["Statement"])
