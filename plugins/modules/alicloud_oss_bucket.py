@@ -223,6 +223,8 @@ def main() -> None:
     try:
         check_bucket_name(module.params["name"])
     except PolicyError as err:
+        if module.params["state"] == "absent":  # no bucket can have that name: nothing to remove
+            module.exit_json(changed=False, bucket={}, msg=f"{err} No bucket can have it: nothing to remove.")
         module.fail_json(msg=str(err))
     module.check_region()
     before = describe_bucket(module, module.params["name"])

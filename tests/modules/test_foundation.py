@@ -42,3 +42,19 @@ def test_check_mode_fails_what_could_not_be_done(make_localcloud, tmp_path):
     assert "The VPC vpc-nothere does not exist" in run["vswitch in no VPC"]["msg"]
     assert "The VPC vpc-nothere does not exist" in run["group in no VPC"]["msg"]
     assert "The role it-no-role does not exist" in run["attach to no role"]["msg"]
+
+
+def test_a_run_that_fails_after_creating_names_what_it_created_and_how_to_remove_it(playbook):
+    run = playbook([
+        task("a VPC", "alicloud_vpc", {"name": "it-leftover", "cidr_block": "10.77.0.0/16"}, register="made"),
+        task("a vSwitch", "alicloud_vswitch", {"vpc_id": "{{ made.vpc.vpc_id }}", "zone": "cn-hangzhou-h",
+                                               "cidr_block": "10.77.1.0/24"}),
+        {"name": "then a failure", "ansible.builtin.fail": {"msg": "something else went wrong"}},
+    ])
+    assert run.returncode != 0
+    warning = " ".join(run.output.split())
+    vpc = run["a VPC"]["vpc"]["vpc_id"]
+    assert f"This run failed after it created or changed: vpc {vpc}, vswitch vsw-" in warning, warning[-2000:]
+    assert "ansible-playbook teardown.yml" in warning
+    clean = playbook([task("the same VPC", "alicloud_vpc", {"name": "it-leftover", "cidr_block": "10.77.0.0/16"})])
+    assert "This run failed" not in clean.output  # a run that succeeds says nothing

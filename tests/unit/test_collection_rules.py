@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +64,14 @@ def test_plays_give_the_connection_once_through_the_action_group():
         return [f"module_defaults for {key}" for key in defaults
                 if key.rsplit(".", 1)[-1] in MODULES and "alicloud_connection" in str(defaults[key])]
     assert violations(per_module) == []
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "plugins").glob("*/*.py")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_plugins_documentation_is_yaml(path: Path) -> None:
+    """ansible-doc, ansible-lint and the inventory and callback loaders parse these; a stray `: ` breaks them."""
+    import ast
+
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") in ("DOCUMENTATION", "RETURN",
+                                                                                  "EXAMPLES"):
+            assert yaml.safe_load(node.value.value) is not None or node.targets[0].id != "DOCUMENTATION"

@@ -21,11 +21,16 @@ def test_no_ssh_host_keys_or_authorized_keys(host):
 
 @pytest.mark.parametrize("path", [
     "/root/.aliyun", "/root/.bash_history", "/root/.cache/pip", "/root/train-service-log/train.log",
-    "/var/lib/cloud/instances", "/var/log/syslog.1", "/tmp/leftover",
+    "/var/lib/cloud/instances", "/var/log/syslog.1", "/tmp/leftover", "/etc/passwd-s3fs",
     "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages",
 ])
 def test_planted_leftovers_are_gone(host, path):
     assert not host.file(path).exists
+
+
+def test_pip_index_urls_keep_no_password(host):
+    conf = host.file("/opt/train-venv/pip.conf").content_string
+    assert "index-url = https://mirror.example/simple" in conf and "FakeMirrorPassword99" not in conf
 
 
 def test_active_logs_are_emptied(host):
