@@ -213,6 +213,18 @@ def test_the_workloads_render_the_same_arguments_as_before(tmp_path: Path, workl
     assert config["output_dir"] == OUTPUT_DIR
 
 
+def test_the_storage_overrides_move_the_model_datasets_and_output_together(tmp_path: Path):
+    """-e oss_model_prefix=... (or the mount path, the dataset and output prefixes) moves the training's paths
+    with the staging and the policy, which read the same variables."""
+    play = template_play()
+    config = render(tmp_path, {"vars_files": play["vars_files"], "vars": play["vars"]}, {
+        "training_workload": "recipe", "oss_model_prefix": "Other-Model/", "oss_mount_path": "/mnt/elsewhere",
+        "oss_dataset_prefixes": ["one/"], "oss_output_prefix": "runs/"})
+    assert config["arguments"]["model"] == "/mnt/elsewhere/Other-Model"
+    assert config["arguments"]["dataset"] == ["/mnt/elsewhere/one#500"]
+    assert config["output_dir"] == "/mnt/elsewhere/runs"
+
+
 def test_the_recipe_runs_the_same_swift_command_line_as_before(tmp_path: Path):
     config = workload_config(tmp_path, "recipe")
     # What the agent adds since: no check of the model against the ModelScope hub (instances cannot reach
