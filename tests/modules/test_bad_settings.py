@@ -192,3 +192,9 @@ def test_the_real_account_inventory_never_reads_localclouds_env_file(cloud: Any)
 
     assert "no credentials" not in inventory("local").stderr  # localcloud's inventory reads the env file
     assert "no credentials" in " ".join(inventory("alicloud").stderr.split())
+
+
+def test_teardown_runs_with_the_settings_that_failed(cloud: Any, tmp_path: Path) -> None:
+    """The bad settings that stopped site.yml do not stop teardown.yml from removing what exists."""
+    run = run_playbook(cloud, "teardown.yml", tmp_path / "runner", {"oss_bucket_name": "Bad_Bucket"}, timeout=300)
+    assert run.rc == 0, run.stdout[-3000:]

@@ -131,3 +131,22 @@ def test_waiter_reports_a_failed_state():
     with pytest.raises(RuntimeError, match="CreateFailed"):
         wait_for(lambda: {"Status": "CreateFailed"}, lambda i: False, timeout=10, what="the image",
                  failed=lambda i: f"it is {i['Status']}", sleep=lambda _: None)
+
+
+@pytest.mark.parametrize(("retries", "attempts"), [(0, 1), (1, 2), (5, 6), (None, 6)])
+def test_api_retries_counts_the_retries_after_the_first_attempt(retries, attempts):
+    from types import SimpleNamespace
+
+    from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule
+
+    assert AlicloudModule.attempts.fget(SimpleNamespace(params={"api_retries": retries})) == attempts
+    calls = []
+
+    def always_throttled():
+        calls.append(1)
+        raise ServerException(code="Throttling.User", message="Request was denied due to user flow control.",
+                              stack="", status_code=400, request_id="r")
+
+    with pytest.raises(AlicloudError):
+        with_retries(always_throttled, "DescribeVpcs", attempts=attempts, sleep=lambda _: None)
+    assert len(calls) == attempts
