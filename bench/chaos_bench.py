@@ -29,9 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEFAULT_REPORT = ROOT / ".cache" / "chaos-report.json"
-# Two releases at seeded moments, then a reclaim whose notice lasts 80 real seconds at a time scale of 60
+# Two releases at seeded moments, then a reclaim whose notice lasts 100 real seconds at a time scale of 60
 # while no zone has spot capacity (pay-as-you-go replacement), then spot back (the scale-in hook).
-CHAOS_ACTIONS = ["release", "release", {"action": "reclaim", "notice": 4800, "spot_outage": True}]
+CHAOS_ACTIONS = ["release", "release", {"action": "reclaim", "notice": 6000, "spot_outage": True}]
 
 
 def load_cost_model() -> Any:

@@ -4,7 +4,7 @@ of its instance.
 One localcloud at a time scale of 60 (the one-hour spot protection lasts a minute, so a reclaim
 kills at the end of its notice rather than minutes later), the tiny workload (300 steps, a
 checkpoint every 3). chaos.yml releases the instance twice as the recipe's test does, at seeded
-moments within the save interval; then reclaims it with a notice of 80 real seconds while no zone has
+moments within the save interval; then reclaims it with a notice of 100 real seconds while no zone has
 spot capacity (the group falls back to pay-as-you-go, and the two instances overlap for the notice)
 and gives the capacity back (the group returns to spot through the scale-in hook); training runs to
 completion. The handovers lose no step, and no two instances ever train at once. On completion the
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAOS = [
     "release",
     "release",
-    {"action": "reclaim", "notice": 4800, "spot_outage": True},
+    {"action": "reclaim", "notice": 6000, "spot_outage": True},
 ]
 # playbooks/vars/workload_tiny.yml's
 SAVE_STEPS = 3
@@ -291,7 +291,7 @@ def check_chaos_and_completion(cloud, tmp_path: Path, settings: dict, reference_
     # Releases come without notice: at most the steps since the last save are lost.
     assert all(item["steps_lost"] <= SAVE_STEPS for item in releases), releases
     # The reclaim with notice and the return to spot: the old instance trained on while its successor
-    # loaded (the notice and the hook give 80 real seconds), then handed over; nothing is lost.
+    # loaded (the notice and the hook give 100 real seconds), then handed over; nothing is lost.
     assert [item["steps_lost"] for item in handovers] == [0, 0], handovers
     assert all(item["overlap_seconds"] >= 20 for item in handovers), handovers
     # Warm: the replacement's model was loaded, the gap is the save and the resume (a cold start's

@@ -29,12 +29,12 @@ def host_vars(inventory: str, host: str = "localhost") -> dict:
     return json.loads(run.stdout)
 
 
-@pytest.mark.parametrize(("inventory", "kind", "hook_timeout"), [("local", "localcloud", 4800),
+@pytest.mark.parametrize(("inventory", "kind", "hook_timeout"), [("local", "localcloud", 6000),
                                                                   ("alicloud", "alicloud", 600)])
 def test_the_cloud_and_the_hook_timeout_follow_the_inventory(inventory: str, kind: str, hook_timeout: int) -> None:
     found = host_vars(inventory)
     assert found["cloud_kind"] == kind
-    # Virtual seconds on localcloud: 80 real ones at a time scale of 60.
+    # Virtual seconds on localcloud: 100 real ones at a time scale of 60.
     assert found["scaling_lifecycle_hook_timeout"] == hook_timeout
 
 
@@ -45,6 +45,6 @@ def test_instances_reach_localclouds_api_over_its_front_door_and_alibabas_over_h
 
 def test_localclouds_instances_wait_for_a_successor_inside_its_notices_and_hooks() -> None:
     found = host_vars("local")
-    # Real seconds against virtual ones: at a time scale of 60 the hook holds a removal for 80 s.
+    # Real seconds against virtual ones: at a time scale of 60 the hook holds a removal for 100 s.
     assert found["train_service_handover_wait"] < found["scaling_lifecycle_hook_timeout"] / 60
     assert "train_service_handover_wait" not in host_vars("alicloud")  # the role's default
