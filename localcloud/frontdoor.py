@@ -28,6 +28,7 @@ from typing import Any
 
 from .dns import IP_FREEBIND, DnsResponder
 from .metadata import METADATA_ADDRESS, MetadataService
+from .params import is_length
 
 log = logging.getLogger("localcloud.frontdoor")
 
@@ -93,8 +94,8 @@ class MetadataHttpHandler(BaseHTTPRequestHandler):
         pass
 
     def _answer(self) -> None:
-        raw = (self.headers.get("Content-Length") or "0").strip()
-        if not (raw.isascii() and raw.isdigit()) or int(raw) > METADATA_BODY_LIMIT:
+        raw = self.headers.get("Content-Length") or "0"
+        if not is_length(raw) or int(raw) > METADATA_BODY_LIMIT:
             self.close_connection = True
             self._reply(400, "text/plain", "Bad Request: Content-Length")
             return

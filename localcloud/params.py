@@ -13,6 +13,11 @@ from typing import Any
 from .errors import ApiError, invalid, missing
 
 
+def is_length(text: str) -> bool:
+    """Whether a Content-Length header's value is a length: ASCII digits only (not `-1`, `abc` or `\u00b2`)."""
+    text = text.strip()
+    return text.isascii() and text.isdigit()
+
 class Params:
     def __init__(self, raw: dict[str, str]) -> None:
         self.raw = raw

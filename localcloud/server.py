@@ -20,7 +20,7 @@ from . import admin, ids
 from .auth import same_secret
 from .cloud import PRODUCTS, Cloud, Request, find_action, resource_of
 from .errors import ApiError
-from .params import Params
+from .params import Params, is_length
 
 log = logging.getLogger("localcloud.api")
 access_log = logging.getLogger("localcloud.access")
@@ -116,7 +116,7 @@ class RpcHandler(BaseHTTPRequestHandler):
         raw = self.headers.get("Content-Length")
         if raw is None:
             return b""
-        if not (raw.strip().isascii() and raw.strip().isdigit()):
+        if not is_length(raw):
             self.close_connection = True
             raise ApiError("InvalidContentLength", f"The Content-Length header is not a length: {raw[:40]!r}.")
         length = int(raw)

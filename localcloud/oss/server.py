@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ..cloud import Cloud
 from ..errors import ApiError
+from ..params import is_length
 from . import access, buckets, multipart, objects, xmlio
 from .call import Body, Call, Reply
 from .listing import list_objects, list_objects_v2
@@ -89,8 +90,8 @@ class OssHandler(BaseHTTPRequestHandler):
         host = self.headers.get("Host", "")
         bucket, key, virtual = self.addressing.split(host, raw_path)
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        length = (self.headers.get("Content-Length") or "").strip()
-        body = Body(self.rfile, int(length) if length.isascii() and length.isdigit() else None, chunked)
+        length = self.headers.get("Content-Length") or ""
+        body = Body(self.rfile, int(length) if is_length(length) else None, chunked)
         return SignedRequest(self.command, host, raw_path or "/", raw_query, list(self.headers.items()),
                              bucket, key, virtual), body
 
@@ -129,7 +130,7 @@ class OssHandler(BaseHTTPRequestHandler):
     def _check_length(self, body: Body) -> None:
         """Refuse a Content-Length that is not a length, or over OSS's limit, before reading anything."""
         length = self.headers.get("Content-Length")
-        if length is not None and not (length.strip().isascii() and length.strip().isdigit()):
+        if length is not None and not is_length(length):
             body.abandon()
             self.close_connection = True
             raise ApiError("InvalidArgument", f"The Content-Length header is not a length: {length[:40]!r}.", 400)
