@@ -82,9 +82,37 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
         "steps_lost": [i["steps_lost"] for i in interruptions],
         "causes": [i["cause"] for i in interruptions],
         "cost": costs,
+        "resume_segments": {kind: resume_segments(chosen) for kind, chosen in (("releases", releases),
+                                                                               ("handovers", handovers))},
+        "validation_seconds": [v for i in interruptions
+                               if (v := (i.get("resume_breakdown") or {}).get("validation_seconds")) is not None],
         "training_complete": (report.get("training") or {}).get("complete"),
         "timeline": (report.get("timeline") or {}).get("path"),
     }
+
+
+def load_training_filters() -> Any:
+    """playbooks/filter_plugins/training.py: the resume's milestones, in their order."""
+    spec = importlib.util.spec_from_file_location("training_filters",
+                                                  ROOT / "playbooks" / "filter_plugins" / "training.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def resume_segments(interruptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per milestone of a resume (in RESUME_MILESTONES' order): in how many interruptions the records show it,
+    the median seconds from the interruption to it and the median segment (since the milestone before it in
+    that interruption); in the order of the medians."""
+    rows = []
+    for name, what, clock in load_training_filters().RESUME_MILESTONES:
+        found = [m for i in interruptions for m in (i.get("resume_breakdown") or {}).get("milestones", [])
+                 if m["milestone"] == name]
+        if found:
+            rows.append({"milestone": name, "what": what, "clock": clock, "count": len(found),
+                         "median_seconds": median([m["seconds"] for m in found]),
+                         "median_segment": median([m["segment"] for m in found])})
+    return sorted(rows, key=lambda row: row["median_seconds"])
 
 
 def secs(value: float | None) -> str:
@@ -105,6 +133,17 @@ def print_summary(result: dict[str, Any]) -> None:
           f"{result['handover_steps_lost']} steps (median gap {secs(result['handover_median_training_gap_seconds'])}),"
           f" releases {result['release_steps_lost']} (mean {result['release_mean_steps_lost']}); median time to the "
           f"first resumed step {secs(result['median_seconds_to_first_resumed_step'])} (wall clock)")
+    for kind, rows in result["resume_segments"].items():
+        if not rows:
+            continue
+        print(f"Where the time to the first resumed step went, {kind} (median seconds after the interruption; "
+              f"the segment since the milestone before)")
+        print(f"  {'milestone':<18}{'after':>10}{'segment':>10}{'seen':>6}  {'what (whose clock)'}")
+        for row in rows:
+            print(f"  {row['milestone']:<18}{secs(row['median_seconds']):>10}{secs(row['median_segment']):>10}"
+                  f"{row['count']:>6}  {row['what']} ({row['clock']})")
+    if result["validation_seconds"]:
+        print(f"  checkpoint validation: median {secs(median(result['validation_seconds']))}")
     costs = result["cost"]
     if costs:
         training, priced, one_off = costs["training"], costs["training"]["priced"], costs["one_off"]

@@ -15,8 +15,16 @@ def open_entry(store: Store, instance: dict, charge_type: str, price: float, now
     store.put(LEDGER, instance["InstanceId"], {
         "InstanceId": instance["InstanceId"], "ZoneId": instance["ZoneId"],
         "InstanceType": instance["InstanceType"], "ChargeType": charge_type, "PricePerHour": price,
-        "ScalingGroupId": instance.get("ScalingGroupId", ""), "Start": now, "End": None,
+        "ScalingGroupId": instance.get("ScalingGroupId", ""), "Start": now, "RunningAt": None, "End": None,
     })
+
+
+def mark_running(store: Store, instance_id: str, now: float) -> None:
+    """When the instance first reached Running (its boot done): a milestone of a resume, not a charge."""
+    entry = store.get(LEDGER, instance_id)
+    if entry and entry.get("RunningAt") is None:
+        entry["RunningAt"] = now
+        store.put(LEDGER, instance_id, entry)
 
 
 def close_entry(store: Store, instance_id: str, now: float) -> None:

@@ -202,6 +202,7 @@ def sync(cloud: Cloud) -> None:
                     current["Status"] = observed
                     if observed == "Running" and not current.get("StartedAt"):
                         current["StartedAt"] = now
+                        billing.mark_running(cloud.store, instance_id, now)
                     INSTANCE.save(cloud.store, current)
 
 

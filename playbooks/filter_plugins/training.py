@@ -166,9 +166,77 @@ def handover(logs: dict[str, str], released: str, replacement: str) -> dict[str,
     return result
 
 
-def with_handovers(interruptions: list[dict[str, Any]], logs: dict[str, str]) -> list[dict[str, Any]]:
-    """chaos.yml's interruption records with how each handover went (`handover`)."""
-    return [{**item, **handover(logs, item["released_instance"], item["replacement"])} for item in interruptions or []]
+# The milestones of a resume, in the order they come after a release without notice: (name, what it marks,
+# whose clock). A warm start (ms-swift 4 with a lease) starts swift before it chooses the checkpoint.
+RESUME_MILESTONES = (
+    ("launched", "the scaling activity launched the replacement", "localcloud's ledger"),
+    ("booted", "the replacement's systemd started", "the instance's systemd"),
+    ("running", "the instance was Running", "localcloud's ledger"),
+    ("mounted", "the bucket was mounted", "the instance's systemd"),
+    ("agent_started", "the training agent started", "the agent"),
+    ("swift_started", "swift sft started", "the agent"),
+    ("loaded", "the model and the data were loaded", "the trainer"),
+    ("checkpoint_chosen", "the checkpoint was chosen and validated", "the agent"),
+    ("first_step", "the first resumed step ended", "the trainer"),
+)
+MILESTONE_ORDER = {name: index for index, (name, _, _) in enumerate(RESUME_MILESTONES)}
+# The agent's events that mark a milestone: {milestone: event}.
+AGENT_MILESTONES = {"swift_started": "swift", "loaded": "loaded", "checkpoint_chosen": "resume", "first_step": "step"}
+
+
+def ledger_times(ledger: dict[str, Any] | None, instance_id: str) -> dict[str, float]:
+    """When localcloud's ledger says the instance was launched and reached Running, on the wall clock (the
+    ledger's virtual times placed with the clock's anchor); {} without a ledger (a real account)."""
+    ledger = ledger or {}
+    entry = next((e for e in ledger.get("entries", []) if e.get("InstanceId") == instance_id), None)
+    if entry is None or "clock_anchor" not in ledger:
+        return {}
+    scale = float(ledger["time_scale"])
+    real, virtual = float(ledger["clock_anchor"]["real"]), float(ledger["clock_anchor"]["virtual"])
+    return {name: real + (float(entry[key]) - virtual) / scale
+            for name, key in (("launched", "Start"), ("running", "RunningAt")) if entry.get(key) is not None}
+
+
+def resume_breakdown(interruption: dict[str, Any], logs: dict[str, str],
+                     ledger: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Where the time from an interruption (chaos.yml's `at`) to the replacement's first step went.
+
+    From the components' own timestamps: the replacement's event log (its systemd's boot and mount times,
+    which the agent's start event carries, the agent's start, swift's start, the trainer's loaded time, the
+    checkpoint chosen with the seconds its validation took, the trainer's first step) and, on localcloud,
+    its ledger (launch and Running). Each milestone in the order it happened, in seconds after the
+    interruption and since the milestone before (`segment`); what the records do not show is left out.
+    """
+    fault = float(interruption["at"])
+    events = agent_events(logs.get(interruption["replacement"], ""))
+    times = ledger_times(ledger, interruption["replacement"])
+    # The agent's first start on the replacement after the interruption (a restart adds another).
+    start = next((e for e in events if e["event"] == "start" and e["time"] >= fault), None)
+    validation = None
+    if start is not None:
+        times.update({name: float(start[name]) for name in ("booted", "mounted")
+                      if isinstance(start.get(name), (int, float))})
+        times["agent_started"] = start["time"]
+        after = [e for e in events if e["time"] >= start["time"]]
+        for milestone, name in AGENT_MILESTONES.items():
+            found = next((e for e in after if e["event"] == name), None)
+            if found is not None:
+                times[milestone] = found["time"]
+                if name == "resume":
+                    validation = found.get("validation_seconds")
+    milestones, previous = [], fault
+    for name, when in sorted(times.items(), key=lambda item: (item[1], MILESTONE_ORDER[item[0]])):
+        milestones.append({"milestone": name, "seconds": round(when - fault, 2), "segment": round(when - previous, 2)})
+        previous = when
+    return {"milestones": milestones, "validation_seconds": validation}
+
+
+def with_handovers(interruptions: list[dict[str, Any]], logs: dict[str, str],
+                   ledger: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """chaos.yml's interruption records with how each handover went (`handover`) and where the time to the
+    first resumed step went (`resume_breakdown`; `ledger` is localcloud's bill, when there is one)."""
+    return [{**item, **handover(logs, item["released_instance"], item["replacement"]),
+             "resume_breakdown": resume_breakdown(item, logs, ledger)} for item in interruptions or []]
 
 
 def save_steps(logs: dict[str, str]) -> int | None:
@@ -231,6 +299,9 @@ def chaos_summary(report: dict[str, Any]) -> list[str]:
             f"{item['replacement_zone']}); resumed from {item['resumed_from_path']} at step {item['first_step']}, "
             f"{lost} steps lost, training gap {'?' if gap is None else gap} s{at_once}, first resumed step "
             f"{item['seconds_to_first_step']} s after the interruption")
+        if milestones := (item.get("resume_breakdown") or {}).get("milestones"):
+            lines.append("   the resume: " + ", ".join(f"{m['milestone'].replace('_', ' ')} +{m['seconds']} s"
+                                                      for m in milestones))
     if "two_trainers_at_once" in report:
         pairs = report["two_trainers_at_once"]
         lines.append("Two trainers at once: " + (", ".join(" and ".join(pair) for pair in pairs) if pairs else "never"))
@@ -312,7 +383,8 @@ class FilterModule:
                 "steps_lost": steps_lost, "chaos_rounds": chaos_rounds,
                 "agent_events": agent_events, "event_logs": event_logs, "event_log_keys": event_log_keys,
                 "save_interval_seconds": save_interval_seconds, "chaos_pause": chaos_pause,
-                "handover": handover, "with_handovers": with_handovers, "trainers_at_once": trainers_at_once,
+                "handover": handover, "with_handovers": with_handovers, "resume_breakdown": resume_breakdown,
+                "trainers_at_once": trainers_at_once,
                 "save_steps": save_steps,
                 "replacement_instance": replacement_instance, "chaos_summary": chaos_summary,
                 "valid_checkpoint_steps": valid_checkpoint_steps, "infer_answers": infer_answers,

@@ -288,6 +288,14 @@ def check_chaos_and_completion(cloud, tmp_path: Path, settings: dict, reference_
     for item in interruptions:
         assert item["trained_at_once"] is False, item
         assert item["training_gap_seconds"] > 0, item
+    # Where each resume's time went, from the components' own clocks: localcloud's ledger, the replacement's
+    # systemd, the agent and the trainer (bench/chaos_bench.py prints the medians).
+    for item in interruptions:
+        names = [m["milestone"] for m in item["resume_breakdown"]["milestones"]]
+        assert {"launched", "running", "booted", "mounted", "agent_started", "swift_started", "loaded",
+                "checkpoint_chosen", "first_step"} <= set(names), item["resume_breakdown"]
+        assert names.index("booted") < names.index("mounted") < names.index("agent_started"), names
+        assert names.index("swift_started") < names.index("loaded") and names[-1] == "first_step", names
     # Releases come without notice: at most the steps since the last save are lost.
     assert all(item["steps_lost"] <= SAVE_STEPS for item in releases), releases
     # The reclaim with notice and the return to spot: the old instance trained on while its successor

@@ -80,6 +80,8 @@ def test_no_spot_anywhere_falls_back_then_returns_to_spot(make_localcloud: Any) 
     assert replaced.destroyed_instances == [payg.instance_id]
     bill = cloud.admin("bill")
     assert set(bill["by_charge_type"]) == {"spot", "pay-as-you-go"}
+    # Each entry says when its instance was launched and when it first ran (a resume's first milestones).
+    assert all(entry["Start"] <= entry["RunningAt"] for entry in bill["entries"]), bill["entries"]
 
 
 def test_without_compensation_the_scale_out_fails_until_stock_returns(make_localcloud: Any) -> None:

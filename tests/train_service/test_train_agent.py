@@ -172,6 +172,26 @@ def test_argument_names_follow_the_installed_ms_swift(agent: ModuleType, tmp_pat
     assert "True" in agent.swift_command(kept, major, None, gpu=True)
 
 
+def test_swift_sft_starts_without_the_launchers_extra_python(agent: ModuleType, train_venv: Path, tmp_path: Path,
+                                                             trained: Path) -> None:
+    """`swift sft` is the `swift` launcher importing ms-swift only to start swift/cli/sft.py with the same
+    python (a second of start-up at each resume): the agent starts that script itself, and keeps the
+    launcher where it does more (torchrun with NPROC_PER_NODE or NNODES) or is not the training python's."""
+    python, swift = str(train_venv / "bin" / "python"), str(train_venv / "bin" / "swift")
+    launcher = agent.sft_launcher(config_for(agent, tmp_path, python=python, swift=swift))
+    assert launcher[0] == python and launcher[1].endswith("/swift/cli/sft.py") and Path(launcher[1]).is_file()
+    command = agent.swift_command(config_for(agent, tmp_path, arguments={"model": "m"}), 4, None, gpu=False,
+                                  launcher=launcher)
+    assert command[:3] == [*launcher, "--model"]
+    torchrun = config_for(agent, tmp_path, python=python, swift=swift, env={"NPROC_PER_NODE": "2"})
+    assert agent.sft_launcher(torchrun) == [swift, "sft"]
+    assert agent.sft_launcher(config_for(agent, tmp_path, python="/usr/bin/python3", swift=swift)) == [swift, "sft"]
+    # The real run started the script (the agent logs its command line).
+    running = [line for line in (trained.parent / "train-service-log" / "train.log").read_text().splitlines()
+               if "running: " in line]
+    assert running and all(f"running: {launcher[0]} {launcher[1]} " in line for line in running), running
+
+
 def test_without_a_gpu_the_cpu_dtype_replaces_bf16(agent: ModuleType, tmp_path: Path) -> None:
     config = config_for(agent, tmp_path, arguments={"torch_dtype": "bfloat16"})
     command = agent.swift_command(config, 4, None, gpu=False)

@@ -57,3 +57,31 @@ def test_a_report_from_before_the_split_is_split_from_its_entries():
     del old["cost"], old["timeline"]
     figures = bench.figures(old)
     assert figures["cost"]["training"]["hours"] == 12 and figures["timeline"] is None
+
+
+def milestones(*pairs: tuple[str, float]) -> dict:
+    previous, rows = 0.0, []
+    for name, seconds in pairs:
+        rows.append({"milestone": name, "seconds": seconds, "segment": round(seconds - previous, 2)})
+        previous = seconds
+    return {"milestones": rows, "validation_seconds": 0.2}
+
+
+def test_the_segments_of_the_resumes_are_printed_as_medians(capsys, tmp_path):
+    data = report()
+    data["interruptions"][0]["resume_breakdown"] = milestones(("launched", 1.0), ("agent_started", 9.0),
+                                                              ("first_step", 30.0))
+    data["interruptions"].insert(1, {**interruption("release", 1, 20.0, None, 21.0),
+                                     "resume_breakdown": milestones(("launched", 3.0), ("agent_started", 7.0),
+                                                                    ("first_step", 20.0))})
+    figures = bench.figures(data)
+    rows = {row["milestone"]: row for row in figures["resume_segments"]["releases"]}
+    assert (rows["launched"]["median_seconds"], rows["agent_started"]["median_segment"]) == (2.0, 6.0)
+    assert rows["first_step"]["median_seconds"] == 25.0 and rows["first_step"]["count"] == 2
+    assert figures["resume_segments"]["handovers"] == [] and figures["validation_seconds"] == [0.2, 0.2]
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data))
+    assert bench.main(["--report", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "Where the time to the first resumed step went, releases" in table
+    assert "  first_step            25.0 s    17.0 s     2  the first resumed step ended (the trainer)" in table

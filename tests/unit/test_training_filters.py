@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import yaml
@@ -79,11 +80,12 @@ def events(*steps: tuple[int, float]) -> str:
 def test_the_chaos_report_gives_each_handovers_gap_and_whether_two_trainers_ran_at_once():
     logs = {"i-a": events((1, 10.0), (2, 11.0), (3, 12.0)), "i-b": events((3, 15.5), (4, 16.0)),
             "i-c": events((5, 15.9))}  # i-c started before i-b's last step
-    interruptions = [{"released_instance": "i-a", "replacement": "i-b"},
-                     {"released_instance": "i-b", "replacement": "i-c"}]
+    interruptions = [{"released_instance": "i-a", "replacement": "i-b", "at": 12.5},
+                     {"released_instance": "i-b", "replacement": "i-c", "at": 15.5}]
     records = training.with_handovers(interruptions, logs)
     assert records[0] == {**interruptions[0], "last_step_released": 3, "first_step_replacement": 3,
-                          "training_gap_seconds": 3.5, "trained_at_once": False, "overlap_seconds": None}
+                          "training_gap_seconds": 3.5, "trained_at_once": False, "overlap_seconds": None,
+                          "resume_breakdown": {"milestones": [], "validation_seconds": None}}
     # With the replacement's agent start: it ran 1.5 s while i-a still trained.
     started = training.handover({**logs, "i-b": '{"time": 10.5, "event": "start"}\n' + logs["i-b"]}, "i-a", "i-b")
     assert started["overlap_seconds"] == 1.5
@@ -102,3 +104,35 @@ def test_the_chaos_report_gives_each_handovers_gap_and_whether_two_trainers_ran_
     assert "1 steps lost, training gap 3.5 s, first resumed step 40.0 s after the interruption" in lines[1]
     assert lines[2].endswith("after the interruption") and "the two trained at once" in lines[2]
     assert "Two trainers at once: i-b and i-c" in lines
+
+
+def test_the_resume_breakdown_places_each_milestone_from_the_components_own_clocks():
+    """A release at t=100: the ledger (virtual clock, scale 60, anchored at real 0 = virtual 1000) launched
+    the replacement at +1 s and saw it Running at +3 s; its systemd booted at +2 s and mounted at +5 s;
+    the agent's warm start chose the checkpoint after the trainer loaded."""
+    log = "".join(json.dumps(line) + "\n" for line in [
+        {"time": 50.0, "event": "start"},  # an earlier start (before the interruption) is not this resume's
+        {"time": 106.0, "event": "start", "booted": 102.0, "mounted": 105.0},
+        {"time": 107.5, "event": "swift", "pid": 42},
+        {"time": 130.0, "event": "loaded"},
+        {"time": 130.5, "event": "resume", "step": 9, "validation_seconds": 0.4},
+        {"time": 133.0, "event": "step", "step": 10},
+        {"time": 134.0, "event": "step", "step": 11},
+    ])
+    ledger = {"time_scale": 60, "clock_anchor": {"real": 0.0, "virtual": 1000.0},
+              "entries": [{"InstanceId": "i-b", "Start": 1000 + 101 * 60, "RunningAt": 1000 + 103 * 60},
+                          {"InstanceId": "i-a", "Start": 1000.0, "RunningAt": 1060.0}]}
+    interruption = {"at": 100.0, "released_instance": "i-a", "replacement": "i-b"}
+    breakdown = training.resume_breakdown(interruption, {"i-b": log}, ledger)
+    assert [(m["milestone"], m["seconds"], m["segment"]) for m in breakdown["milestones"]] == [
+        ("launched", 1.0, 1.0), ("booted", 2.0, 1.0), ("running", 3.0, 1.0), ("mounted", 5.0, 2.0),
+        ("agent_started", 6.0, 1.0), ("swift_started", 7.5, 1.5), ("loaded", 30.0, 22.5),
+        ("checkpoint_chosen", 30.5, 0.5), ("first_step", 33.0, 2.5)]
+    assert breakdown["validation_seconds"] == 0.4
+    # A real account (no ledger) and an agent that has not started yet: what the records show, no more.
+    assert [m["milestone"] for m in training.resume_breakdown(interruption, {"i-b": log})["milestones"]][:2] == [
+        "booted", "mounted"]
+    assert training.resume_breakdown(interruption, {}, ledger)["milestones"][-1]["milestone"] == "running"
+    assert training.resume_breakdown(interruption, {}) == {"milestones": [], "validation_seconds": None}
+    record = training.with_handovers([interruption], {"i-b": log}, ledger)[0]
+    assert record["resume_breakdown"] == breakdown and record["first_step_replacement"] == 10

@@ -104,13 +104,16 @@ CALLBACKS_PLUGIN = Path(__file__).resolve().parent / "train_callbacks.py"
 GO_FILE_ENV = "TRAIN_AGENT_GO_FILE"
 READY_MARK = "train-agent-handover: loaded"
 CLOCK_RE = re.compile(r"train-agent-clock: (?P<event>step|save) (?P<step>\d+) at (?P<time>\d+(?:\.\d+)?)")
-# Each instance's events with their times (agent started, trainer loaded, lease, each step and save,
-# stop, hand-over), one JSON object a line, at <output_dir>/EVENTS_DIR/<instance id>.jsonl.
+# Each instance's events with their times (agent started, with the machine's boot and the bucket's mount;
+# swift started; trainer loaded; lease; checkpoint chosen, with the seconds its validation took; each step
+# and save; stop; hand-over), one JSON object a line, at <output_dir>/EVENTS_DIR/<instance id>.jsonl.
 EVENTS_DIR = "train_agent_events"
 # What a resumable checkpoint needs besides its weights (Hugging Face Trainer's file names).
 REQUIRED_STATE_FILES = ("optimizer.pt", "scheduler.pt")
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin")
 SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+# Set, they make the `swift` launcher start the trainer with torchrun (swift/cli/main.py).
+TORCHRUN_ENV = ("NPROC_PER_NODE", "NNODES")
 # Arguments whose name depends on the ms-swift major version: {canonical: {major: name or None}}.
 RENAMED_ARGUMENTS = {
     "tuner_type": {3: "train_type", 4: "tuner_type"},
@@ -923,6 +926,33 @@ class LeaseKeeper(Poller):
 
 # --------------------------------------------------------------------------- swift
 
+def boot_times(output_dir: Path) -> dict[str, float]:
+    """When this machine's systemd started (its boot) and when the mount that holds `output_dir` became
+    active, in epoch seconds, from systemd's own monotonic timestamps: the first milestones of a resume
+    (chaos.yml's breakdown). {} where systemd does not run the machine (a host, a test)."""
+    if not Path("/run/systemd/system").is_dir() or shutil.which("systemctl") is None:
+        return {}
+    mount = output_dir
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+
+    def monotonic(*args: str) -> float | None:
+        try:
+            shown = subprocess.run(["systemctl", "show", "--value", *args], capture_output=True, text=True,
+                                   timeout=10, check=False).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return int(shown) / 1e6 if shown.isdigit() and int(shown) > 0 else None
+
+    times: dict[str, float] = {}
+    offset = time.time() - time.monotonic()
+    if (booted := monotonic("-p", "UserspaceTimestampMonotonic")) is not None:
+        times["booted"] = round(booted + offset, 3)
+    if mount != mount.parent and (mounted := monotonic("-p", "ActiveEnterTimestampMonotonic", "--", str(mount))):
+        times["mounted"] = round(mounted + offset, 3)
+    return times
+
+
 def swift_major(config: Config) -> int:
     version = config.swift_version
     if version == "auto":
@@ -943,6 +973,26 @@ def swift_major(config: Config) -> int:
     return min(major, 4)
 
 
+def sft_launcher(config: Config) -> list[str]:
+    """How `swift sft` is started: the trainer's own script (swift/cli/sft.py) with the training python,
+    which is what the `swift` launcher runs, without the launcher's start-up (seconds on a busy instance:
+    it imports ms-swift only to start a second python). The launcher itself where it does more (torchrun,
+    with NPROC_PER_NODE or NNODES set) or where `swift` is not the training python's."""
+    default = [config.swift, "sft"]
+    environment = {**os.environ, **config.env}
+    swift = shutil.which(config.swift)
+    if any(name in environment for name in TORCHRUN_ENV) or swift is None or \
+            Path(swift).parent != Path(config.python).parent:
+        return default
+    probe = subprocess.run(
+        [config.python, "-c", "import importlib.util as u; print(u.find_spec('swift').submodule_search_locations[0])"],
+        capture_output=True, text=True, check=False)
+    script = Path(probe.stdout.strip()) / "cli" / "sft.py"
+    if probe.returncode != 0 or not script.is_file():
+        return default
+    return [config.python, str(script)]
+
+
 def has_cuda_gpu() -> bool:
     if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
         return False
@@ -957,9 +1007,11 @@ def format_value(value: Any) -> list[str]:
     return [str(value)]
 
 
-def swift_command(config: Config, major: int, resume_from: Path | None, gpu: bool, warm: bool = False) -> list[str]:
-    """The `swift sft` command line. ms-swift 4 gets the agent's plugin (CALLBACKS_PLUGIN): the trainer's clock,
-    and with `warm` the callback that waits, loaded, for the agent's go."""
+def swift_command(config: Config, major: int, resume_from: Path | None, gpu: bool, warm: bool = False,
+                  launcher: list[str] | None = None) -> list[str]:
+    """The `swift sft` command line, started by `launcher` (`swift sft`, or sft_launcher's). ms-swift 4 gets the
+    agent's plugin (CALLBACKS_PLUGIN): the trainer's clock, and with `warm` the callback that waits, loaded, for
+    the agent's go."""
     arguments = dict(config.arguments)
     if not gpu and config.cpu_torch_dtype and arguments.get("torch_dtype") not in (None, config.cpu_torch_dtype):
         LOG.info("no CUDA GPU: torch_dtype %s instead of %s", config.cpu_torch_dtype, arguments["torch_dtype"])
@@ -978,7 +1030,7 @@ def swift_command(config: Config, major: int, resume_from: Path | None, gpu: boo
         plugins = arguments.get("external_plugins") or []
         plugins = [plugins] if isinstance(plugins, str) else list(plugins)
         arguments["external_plugins"] = [*plugins, str(CALLBACKS_PLUGIN)]
-    command = [config.swift, "sft"]
+    command = list(launcher or [config.swift, "sft"])
     for name, value in arguments.items():
         if value is None:
             continue
@@ -1014,6 +1066,7 @@ class Swift:
         stop.clear()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=environment, errors="replace")
+        events.add("swift", pid=self.process.pid)
         stop.process = self.process
         if stop.requested.is_set():  # a stop that came while swift was being started
             stop.signal_trainer()
@@ -1308,7 +1361,7 @@ def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False)
     if dry_run:
         if not already_complete(config, dry_run=True):
             print(json.dumps(swift_command(config, swift_major(config), newest_valid_checkpoint(config),
-                                           has_cuda_gpu())))
+                                           has_cuda_gpu(), launcher=sft_launcher(config))))
         return 0
     metadata = Metadata(config.metadata_url)
     instance = this_instance(config, metadata)
@@ -1320,7 +1373,7 @@ def run(config: Config, out_log: TextIO, err_log: TextIO, dry_run: bool = False)
     if already_complete(config, dry_run=False):
         # Nothing to train: make sure nobody pays for it (the event was reported when it completed).
         return conclude(config, instance, events, 0)
-    events.add("start")
+    events.add("start", **boot_times(config.output_dir))
     events.start()
     code, error = 1, None
     try:
@@ -1342,6 +1395,7 @@ def train_once(config: Config, metadata: Metadata, instance: Instance | None, ev
         raise AgentError(f"{config.output_dir.parent} does not exist: is the bucket mounted?")
     config.output_dir.mkdir(parents=True, exist_ok=True)
     major = swift_major(config)
+    launcher = sft_launcher(config)
     if config.load_with_torch:
         preload_torch()
     lease = make_lease(config, instance)
@@ -1350,11 +1404,12 @@ def train_once(config: Config, metadata: Metadata, instance: Instance | None, ev
     stop.handover_wait = config.handover_wait
     with stop_requests(config, metadata, instance, stop):
         if lease is None:
-            return train(config, start_cold(config, major, out_log, err_log, stop), None, stop)
+            return train(config, start_cold(config, major, launcher, out_log, err_log, stop), None, stop)
         if major >= 4:
-            swift = start_warm(config, major, lease, out_log, err_log, stop)
+            swift = start_warm(config, major, launcher, lease, out_log, err_log, stop)
         else:
-            swift = start_cold(config, major, out_log, err_log, stop) if take_lease(config, lease, stop) else 0
+            held = take_lease(config, lease, stop)
+            swift = start_cold(config, major, launcher, out_log, err_log, stop) if held else 0
         return swift if isinstance(swift, int) else train(config, swift, lease, stop)
 
 
@@ -1374,20 +1429,22 @@ def take_lease(config: Config, lease: Lease, stop: GracefulStop, alive: Callable
 
 def resume_point(config: Config, events: EventLog) -> Path | None:
     """The checkpoint to resume from (None: a new training), saying which in train.log."""
+    began = time.monotonic()
     resume_from = newest_valid_checkpoint(config)
     if resume_from is None:
         LOG.info("%s: starting a new training", FRESH_MARK)
-    events.add("resume", step=step_of(resume_from))
+    events.add("resume", step=step_of(resume_from), validation_seconds=round(time.monotonic() - began, 3))
     return resume_from
 
 
-def start_cold(config: Config, major: int, out_log: TextIO, err_log: TextIO, stop: GracefulStop) -> Swift:
+def start_cold(config: Config, major: int, launcher: list[str], out_log: TextIO, err_log: TextIO,
+               stop: GracefulStop) -> Swift:
     """swift sft from the newest valid checkpoint (chosen now: the agent holds the lease, if there is one)."""
-    command = swift_command(config, major, resume_point(config, stop.events), has_cuda_gpu())
+    command = swift_command(config, major, resume_point(config, stop.events), has_cuda_gpu(), launcher=launcher)
     return Swift(command, config, out_log, err_log, stop, stop.events)
 
 
-def start_warm(config: Config, major: int, lease: Lease, out_log: TextIO, err_log: TextIO,
+def start_warm(config: Config, major: int, launcher: list[str], lease: Lease, out_log: TextIO, err_log: TextIO,
                stop: GracefulStop) -> Swift | int:
     """Start swift at once and let it load while the agent waits for the lease; then tell it where to resume.
 
@@ -1395,8 +1452,8 @@ def start_warm(config: Config, major: int, lease: Lease, out_log: TextIO, err_lo
     Without the lease: the agent's exit code (swift's own when it died while loading).
     """
     go_file = Path(tempfile.mkdtemp(prefix="train-agent-")) / "go.json"
-    swift = Swift(swift_command(config, major, None, has_cuda_gpu(), warm=True), config, out_log, err_log, stop,
-                  stop.events, env={GO_FILE_ENV: str(go_file)})
+    command = swift_command(config, major, None, has_cuda_gpu(), warm=True, launcher=launcher)
+    swift = Swift(command, config, out_log, err_log, stop, stop.events, env={GO_FILE_ENV: str(go_file)})
     if not take_lease(config, lease, stop, alive=lambda: swift.process.poll() is None, loaded=swift.loaded):
         died = swift.process.poll()
         swift.kill()
