@@ -56,6 +56,14 @@ def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
         return {"clock": "virtual", "events": [
             {**event, "Received": iso_seconds(event["ReceivedVirtual"])}
             for event in custom_events.all_events(cloud.store)]}
+    if route == "fault":
+        return {"fault": cloud.faults.add(args["target"], float(args.get("rate") or 0), args.get("code"),
+                                          float(args.get("latency") or 0), args.get("match") or "*",
+                                          args.get("duration"), args.get("seed"))}
+    if route == "fault-list":
+        return {"faults": cloud.faults.list()}
+    if route == "fault-clear":
+        return {"cleared": cloud.faults.clear(args.get("id"))}
     if route == "time-scale":
         cloud.clock.rescale(float(args["scale"]))
         cloud.settings.time_scale = cloud.clock.scale

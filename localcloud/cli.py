@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from . import faults
 from .backends import BACKENDS
 from .config import default_state_dir
 from .daemon import ADMIN_TOKEN_FILE, RUNTIME_FILE
@@ -261,6 +262,33 @@ def _print_status(status: dict[str, Any]) -> None:
               f"  {i['ScalingGroupId'] or '-'}")
 
 
+def _fault_line(fault: dict[str, Any]) -> str:
+    what = [f"{fault['code']} ({fault['status']}) at a rate of {fault['rate']:g}"] if fault["code"] else []
+    what += [f"{fault['latency']:g} s of latency"] if fault["latency"] else []
+    ends = f"until {fault['ends']} (virtual clock)" if fault["ends"] else "until cleared"
+    return (f"{fault['id']}: {fault['target']} {fault['match']}: {' and '.join(what)}, {ends}; injected "
+            f"{fault['injected']}, delayed {fault['delayed']}")
+
+
+def _fault(state_dir: Path, args: argparse.Namespace) -> None:
+    if args.fault_command == "add":
+        if problem := faults.check(args.target, args.rate, args.code, args.latency, args.duration):
+            raise CliError(problem)
+        answer = admin_call(state_dir, "fault", {"target": args.target, "rate": args.rate, "code": args.code,
+                                                 "latency": args.latency, "match": args.match,
+                                                 "duration": args.duration, "seed": args.seed})
+        print(_fault_line(answer["fault"]))
+    elif args.fault_command == "list":
+        listed = admin_call(state_dir, "fault-list")
+        if args.json:
+            print(json.dumps(listed, indent=2))
+        for fault in [] if args.json else listed["faults"]:
+            print(("" if fault["active"] else "(ended) ") + _fault_line(fault))
+    else:
+        cleared = admin_call(state_dir, "fault-clear", {"id": args.id})["cleared"]
+        print("\n".join(f"cleared {_fault_line(fault)}" for fault in cleared) or "no fault to clear")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="localcloud", description="The embedded Alibaba Cloud.")
     parser.add_argument("--state-dir", type=Path, default=None,
@@ -294,6 +322,24 @@ def build_parser() -> argparse.ArgumentParser:
     p_reclaim = sub.add_parser("reclaim", help="reclaim a spot instance: notice, then a kill")
     p_reclaim.add_argument("instance_id")
     p_reclaim.add_argument("--notice", type=float, default=None, help="notice in virtual seconds (default 300)")
+    p_fault = sub.add_parser("fault", help="inject faults: errors and latency of the RPC or OSS endpoint")
+    fault_sub = p_fault.add_subparsers(dest="fault_command", required=True)
+    p_add = fault_sub.add_parser("add", help="make an endpoint fail a share of its requests, or answer slowly")
+    p_add.add_argument("target", choices=faults.TARGETS, help="api: the RPC endpoint; oss: the OSS endpoint")
+    p_add.add_argument("--rate", type=float, default=0.0, help="share of the matching requests that fail (0-1)")
+    p_add.add_argument("--code", default=None,
+                       help="the error: " + "; ".join(f"{target}: {', '.join(codes)}"
+                                                      for target, codes in faults.ERRORS.items())
+                            + " (default: the first)")
+    p_add.add_argument("--latency", type=float, default=0.0, help="real seconds added to each matching answer")
+    p_add.add_argument("--match", default="*", help="glob on product:Action (api) or bucket/key (oss); default *")
+    p_add.add_argument("--for", dest="duration", type=float, default=None,
+                       help="virtual seconds the fault lasts (default: until cleared)")
+    p_add.add_argument("--seed", type=int, default=None, help="the seed of the fault's random draws")
+    p_list = fault_sub.add_parser("list", help="the faults and what each injected")
+    p_list.add_argument("--json", action="store_true")
+    p_clear = fault_sub.add_parser("clear", help="remove one fault, or every fault")
+    p_clear.add_argument("id", nargs="?", default=None)
     p_bill = sub.add_parser("bill", help="cost so far per charge type")
     p_bill.add_argument("--json", action="store_true")
     p_events = sub.add_parser("events", help="the CloudMonitor custom events reported so far")
@@ -341,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
             result = admin_call(state_dir, "reclaim", {"instance_id": args.instance_id, "notice": args.notice})
             print(f"{result['instance_id']}: notice at {result['notice_at']}, terminated at {result['terminate_at']}"
                   " (virtual clock)")
+        elif args.command == "fault":
+            _fault(state_dir, args)
         elif args.command in ("bill", "events"):
             answer = admin_call(state_dir, args.command)
             if args.json:

@@ -18,6 +18,7 @@ name appears nowhere else; tests/localcloud/test_record_owners.py holds the rule
   billing         ledger (InstanceId)
   custom_events   custom_event (Id)
   server          client_token (product:action:token -> the response first given)
+  faults          the injected faults (a key of its own: `localcloud fault`)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .auth import Authenticator, Principal
 from .backends import InstanceBackend, make_backend
 from .clock import Clock
 from .config import Settings
+from .faults import Faults
 from .market import Market
 from .params import Params
 from .store import Store, private_dir
@@ -117,6 +119,7 @@ class Cloud:
         self.store.kv_put("clock", self.clock.state())
         self.auth = Authenticator(self.store)
         self.market = Market(self.store, self.settings, self.clock)
+        self.faults = Faults(self.store, self.clock)
         self.backend = backend or make_backend(self.settings.backend, self)
         self._tick_lock = threading.Lock()
         # Set by an API call after which the engine should run now (a new desired capacity, a completed

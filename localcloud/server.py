@@ -179,6 +179,7 @@ class RpcHandler(BaseHTTPRequestHandler):
         product = PRODUCTS.get(version)
         if product is None:
             raise ApiError("InvalidVersion", f"Specified parameter Version is not valid: {version!r}.")
+        cloud.faults.apply("api", f"{product}:{action_name[:80]}")  # a throttled call is refused before all else
         principal = cloud.auth.authenticate_rpc(self.command, path, params, headers, body)
         handler = find_action(product, action_name)
         if handler is None:  # after authentication, as Alibaba answers: an anonymous caller learns nothing

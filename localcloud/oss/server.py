@@ -105,6 +105,7 @@ class OssHandler(BaseHTTPRequestHandler):
             self._check_length(body)
             op = operation(self.command, req.bucket, req.key, req.query,
                            bool(req.header("x-oss-copy-source") or req.header("x-amz-copy-source")))
+            self.svc.cloud.faults.apply("oss", f"{req.bucket or ''}/{req.key or ''}")
             call = Call(op, self.svc, req, authenticate(self.svc.cloud.auth, req), body, request_id)
             access.authorize(call, op, req.bucket, req.key)
             if (self.headers.get("Expect", "").lower() == "100-continue") and not body.done:

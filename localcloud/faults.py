@@ -1,0 +1,161 @@
+"""Injected faults: the failures a real account meets now and then, made to happen on purpose.
+
+A fault makes one of localcloud's endpoints answer a share of its requests as Alibaba Cloud does when
+it is overloaded, or slowly:
+
+  api  the RPC endpoint (ECS, ESS, RAM, VPC, STS, CMS): `Throttling.User` (400, "Request was denied due
+       to user flow control.", the answer to a user's flow control) or `ServiceUnavailable` (503);
+  oss  the OSS endpoint: `ServiceUnavailable` (503, "Thread pool is almost full, please retry later"),
+       `QpsLimitExceeded` (429), `InternalError` (500), or S3's `SlowDown` (503), which s3fs knows by
+       name;
+
+at a rate (each matching request fails with that probability, drawn from the fault's own seeded
+random sequence), with an added latency, for a number of virtual seconds (or until it is cleared), on
+the requests whose target matches a glob: `product:Action` for api (`ess:*`, `ecs:RunInstances`),
+`bucket/key` for oss (`*/output/checkpoint-*`). The failure is the endpoint's own answer, in the
+product's error shape: the client sees what it would see from Alibaba, nothing it could tell apart.
+
+The faults live in the state store and survive a restart of the daemon; this module owns the record.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import ids
+from .clock import iso_seconds
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .store import Store
+
+FAULTS = "faults"  # the store's key: the list of active faults
+# The errors each endpoint can be made to answer: {target: {code: (status, message)}}; the first is the default.
+ERRORS = {
+    "api": {
+        "Throttling.User": (400, "Request was denied due to user flow control."),
+        "ServiceUnavailable": (503, "The request has failed due to a temporary failure of the server."),
+    },
+    "oss": {
+        "ServiceUnavailable": (503, "Thread pool is almost full, please retry later"),
+        "QpsLimitExceeded": (429, "Please reduce your request rate."),
+        "InternalError": (500, "We encountered an internal error. Please try again."),
+        "SlowDown": (503, "Please reduce your request rate."),
+    },
+}
+TARGETS = tuple(ERRORS)
+
+
+@dataclass
+class Fault:
+    id: str
+    target: str
+    rate: float
+    code: str | None
+    latency: float  # real seconds added before the answer
+    match: str
+    until: float | None  # virtual epoch seconds; None: until cleared
+    seed: int
+    injected: int = 0  # requests answered with the error
+    delayed: int = 0  # requests slowed down
+    _random: random.Random = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def record(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+    def view(self) -> dict[str, Any]:
+        status = ERRORS[self.target][self.code][0] if self.code else None
+        return {**self.record(), "status": status, "clock": "virtual",
+                "ends": iso_seconds(self.until) if self.until is not None else None}
+
+
+def check(target: str, rate: float, code: str | None, latency: float, duration: float | None) -> str | None:
+    """What is wrong with a fault's settings (None: nothing), in words that say what is allowed."""
+    if target not in ERRORS:
+        return f"target {target!r} is not one of {', '.join(TARGETS)}"
+    if not 0 <= rate <= 1:
+        return f"rate {rate} is not between 0 and 1 (the share of matching requests that fail)"
+    if code is not None and code not in ERRORS[target]:
+        return f"code {code!r} is not one {target} answers here: {', '.join(ERRORS[target])}"
+    if latency < 0 or latency > 600:
+        return f"latency {latency} s is not between 0 and 600 real seconds"
+    if duration is not None and duration <= 0:
+        return f"duration {duration} is not a positive number of virtual seconds"
+    if rate == 0 and latency == 0:
+        return "the fault does nothing: give a rate above 0, a latency, or both"
+    return None
+
+
+class Faults:
+    """The active faults, kept in memory for the endpoints (looked up on every request) and in the store."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store, self.clock = store, clock
+        self._lock = threading.Lock()
+        self._faults = [Fault(**{k: v for k, v in record.items() if k in Fault.__dataclass_fields__})
+                        for record in store.kv_get(FAULTS) or []]
+
+    def _save(self) -> None:
+        self.store.kv_put(FAULTS, [fault.record() for fault in self._faults])
+
+    def _live(self, now: float) -> list[Fault]:
+        return [fault for fault in self._faults if fault.until is None or fault.until > now]
+
+    def add(self, target: str, rate: float = 0.0, code: str | None = None, latency: float = 0.0,
+            match: str = "*", duration: float | None = None, seed: int | None = None) -> dict[str, Any]:
+        if problem := check(target, rate, code, latency, duration):
+            raise ValueError(problem)
+        now = self.clock.now()
+        fault = Fault(id=ids.new_id("fault", length=10), target=target, rate=rate,
+                      code=(code or next(iter(ERRORS[target]))) if rate > 0 else None, latency=latency,
+                      match=match or "*", until=None if duration is None else now + duration,
+                      seed=random.randrange(2 ** 31) if seed is None else seed)
+        with self._lock:
+            self._faults = [*self._live(now), fault]
+            self._save()
+        return fault.view()
+
+    def clear(self, fault_id: str | None = None) -> list[dict[str, Any]]:
+        """Remove one fault, or all of them; what was removed (with what each injected)."""
+        with self._lock:
+            gone = [f for f in self._faults if fault_id in (None, f.id)]
+            if fault_id is not None and not gone:
+                raise ValueError(f"no fault {fault_id}: `localcloud fault list` shows the active ones")
+            self._faults = [f for f in self._faults if f not in gone]
+            self._save()
+        return [fault.view() for fault in gone]
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._save()  # the counts, as of now
+            now = self.clock.now()
+            return [{**fault.view(), "active": fault.until is None or fault.until > now} for fault in self._faults]
+
+    def apply(self, target: str, name: str) -> None:
+        """Called by an endpoint for each request (`name`: `product:Action` or `bucket/key`): wait the added
+        latency of the faults that match, then raise the error of the first that strikes."""
+        if not self._faults:
+            return
+        with self._lock:
+            matching = [f for f in self._live(self.clock.now())
+                        if f.target == target and fnmatch.fnmatchcase(name, f.match)]
+            delay = sum(fault.latency for fault in matching)
+            struck = next((f for f in matching if f.rate > 0 and f._random.random() < f.rate), None)
+            for fault in matching:
+                fault.delayed += fault.latency > 0
+            if struck is not None:
+                struck.injected += 1
+        if delay:
+            time.sleep(delay)
+        if struck is not None:
+            status, message = ERRORS[target][struck.code]
+            raise ApiError(struck.code, message, status)
