@@ -197,3 +197,38 @@ def test_an_instance_finds_its_scale_in_and_completes_its_lifecycle_action(cloud
     assert scale_in.complete() == 1
     ess_support.wait_for(lambda: not cloud_client.instance_exists(ecs, localcloud.region, member.instance_id),
                          what="the removal after the action completed")
+
+
+def test_the_agents_calls_ride_out_a_busy_cloud_and_say_when_they_give_up(cloud_client, localcloud, bucket,
+                                                                          monkeypatch, caplog) -> None:
+    """With a third of the lease's OSS requests and of DescribeInstances refused (localcloud's faults: OSS's
+    503, ECS's Throttling.User), every call succeeds after retries, each logged; a cloud that refuses every
+    attempt gets the error, and the log says the agent gave up."""
+    monkeypatch.setattr(cloud_client, "RETRY_BASE", 0.01)  # retries milliseconds apart, not seconds
+    keys = cloud_client.StaticCredentials(cloud_client.Keys(localcloud.access_key_id, localcloud.access_key_secret))
+    ecs = cloud_client.RpcClient(f"http://{localcloud.endpoint}", "2014-05-26", keys)
+    lease = lease_for(cloud_client, localcloud, bucket, "i-busy")
+    caplog.set_level("WARNING", logger="train-agent")
+    try:
+        localcloud.admin("fault", {"target": "oss", "rate": 0.3, "code": "ServiceUnavailable",
+                                   "match": f"{bucket}/*", "seed": 5})
+        localcloud.admin("fault", {"target": "api", "rate": 0.3, "match": "ecs:DescribeInstances", "seed": 6})
+        assert lease.try_acquire()[0]
+        for _ in range(15):
+            assert lease.renew() and lease.holder_now() == "i-busy"
+            assert cloud_client.instance_exists(ecs, localcloud.region, "i-bpnotthere0000000000") is False
+        assert all(fault["injected"] > 0 for fault in localcloud.admin("fault-list")["faults"])
+        assert "OSS GET output/.train-lease: 503 ServiceUnavailable" in caplog.text
+        assert "DescribeInstances: 400 Throttling.User: Request was denied due to user flow control." in caplog.text
+        assert "retry 1/4 in" in caplog.text and "giving up" not in caplog.text
+        localcloud.admin("fault-clear")
+        localcloud.admin("fault", {"target": "oss", "rate": 1, "code": "QpsLimitExceeded", "match": f"{bucket}/*"})
+        with pytest.raises(cloud_client.CloudError) as info:
+            lease.renew()
+        assert (info.value.status, info.value.code) == (429, "QpsLimitExceeded")
+        assert "giving up after 5 attempts" in caplog.text
+        assert localcloud.admin("fault-list")["faults"][0]["injected"] == 5
+    finally:
+        localcloud.admin("fault-clear")
+    # What is not transient is not retried: another instance's lease is a 409, at once.
+    assert lease_for(cloud_client, localcloud, bucket, "i-other").try_acquire()[0] is False

@@ -10,6 +10,9 @@ Standard library only, like the agent (which imports this file from its own dire
   endpoint, virtual-hosted otherwise), `x-oss-forbid-overwrite` on puts.
 - `RpcClient`: RPC API calls (ECS, ESS, CloudMonitor) with the RPC signature V1 (HMAC-SHA1), JSON
   answers. `put_custom_event` reports a CloudMonitor custom event; `post_webhook` a JSON POST.
+- Both clients retry what a busy cloud answers (throttling: `Throttling.*`, OSS's 429; every 5xx) and
+  a request that did not get through (a refused or timed-out connection), with jittered backoff,
+  signed anew each time; each retry is logged, and so is giving up (`retried`).
 - `Lease`: one trainer per output directory. A lease object on the bucket names the instance
   that may train and a heartbeat. It is created with `x-oss-forbid-overwrite: true`, so of two
   instances that try at once one gets it and the other OSS's 409 `FileAlreadyExists`; it is taken
@@ -27,6 +30,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import random
 import secrets
 import socket
 import time
@@ -36,7 +40,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any
+from typing import Any, TypeVar
 
 LOG = logging.getLogger("train-agent")
 
@@ -54,6 +58,40 @@ class CloudError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+
+
+T = TypeVar("T")
+# Attempts of one call, and the backoff between them: the n-th wait is drawn from [b/2, b] with
+# b = min(RETRY_CAP, RETRY_BASE * 2**n) (0.5-1 s, 1-2 s, 2-4 s, 2-4 s: under 11 s in all).
+RETRY_ATTEMPTS = 5
+RETRY_BASE = 0.5
+RETRY_CAP = 4.0
+
+
+def transient(exc: Exception) -> bool:
+    """Whether another try may succeed: throttling, a 5xx, OSS's 429, or a request that did not get through."""
+    if isinstance(exc, CloudError):
+        return exc.status >= 500 or exc.status == 429 or exc.code.startswith("Throttling")
+    return isinstance(exc, OSError)  # refused, reset or timed out (urllib's URLError is one)
+
+
+def retried(what: str, call: Callable[[], T], attempts: int = RETRY_ATTEMPTS,
+            sleep: Callable[[float], None] = time.sleep) -> T:
+    """`call()`, tried again after a transient error (`transient`) up to `attempts` times in all."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except (CloudError, OSError) as exc:
+            if not transient(exc):
+                raise
+            if attempt == attempts:
+                LOG.error("%s: %s; giving up after %d attempts", what, exc, attempts)
+                raise
+            bound = min(RETRY_CAP, RETRY_BASE * 2 ** attempt)
+            delay = random.uniform(bound / 2, bound)
+            LOG.warning("%s: %s; retry %d/%d in %.1fs", what, exc, attempt, attempts - 1, delay)
+            sleep(delay)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 # --------------------------------------------------------------------------- metadata and credentials
@@ -162,6 +200,18 @@ class OssClient:
 
     def request(self, method: str, key: str, body: bytes = b"",
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """The answer (status, headers, body); a transient error is retried (`retried`) and, when every
+        attempt got one, raised as CloudError."""
+        def once() -> tuple[int, dict[str, str], bytes]:
+            answer = self._send_signed(method, key, body, headers)
+            if answer[0] >= 500 or answer[0] == 429:
+                self.check(answer[0], answer[2])
+            return answer
+
+        return retried(f"OSS {method} {key}", once)
+
+    def _send_signed(self, method: str, key: str, body: bytes,
+                     headers: dict[str, str] | None) -> tuple[int, dict[str, str], bytes]:
         keys = self.credentials.get()
         headers = {"Date": formatdate(usegmt=True), **(headers or {})}
         if body:
@@ -220,6 +270,10 @@ class RpcClient:
         self.timeout = timeout
 
     def call(self, action: str, **params: Any) -> dict[str, Any]:
+        """The action's answer; a transient error is retried (`retried`), each attempt signed anew."""
+        return retried(f"{action}", lambda: self._call_once(action, params))
+
+    def _call_once(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         keys = self.credentials.get()
         query = {"Action": action, "Version": self.version, "Format": "JSON", "AccessKeyId": keys.access_key_id,
                  "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": secrets.token_hex(16),
