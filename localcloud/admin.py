@@ -57,9 +57,16 @@ def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
             {**event, "Received": iso_seconds(event["ReceivedVirtual"])}
             for event in custom_events.all_events(cloud.store)]}
     if route == "fault":
+        address = None
+        if args.get("instance"):
+            address = instances.get(cloud, args["instance"]).get("PrivateIpAddress")
+            if not address:
+                raise ValueError(f"{args['instance']} has no network address yet: cut it off once it runs")
         return {"fault": cloud.faults.add(args["target"], float(args.get("rate") or 0), args.get("code"),
                                           float(args.get("latency") or 0), args.get("match") or "*",
-                                          args.get("duration"), args.get("seed"))}
+                                          args.get("duration"), args.get("seed"), bool(args.get("kill")),
+                                          args.get("methods"), args.get("limit"), args.get("instance"),
+                                          address)}
     if route == "fault-list":
         return {"faults": cloud.faults.list()}
     if route == "fault-clear":

@@ -263,20 +263,32 @@ def _print_status(status: dict[str, Any]) -> None:
 
 
 def _fault_line(fault: dict[str, Any]) -> str:
-    what = [f"{fault['code']} ({fault['status']}) at a rate of {fault['rate']:g}"] if fault["code"] else []
+    if fault["target"] == "net":
+        return (f"{fault['id']}: net: {fault['instance']} ({fault['address']}) cut off until {fault['ends']} "
+                f"(virtual clock); connections held {fault['injected']}")
+    if fault["action"] == "kill":
+        what = [f"kill the sending instance at a rate of {fault['rate']:g}"]
+    else:
+        what = [f"{fault['code']} ({fault['status']}) at a rate of {fault['rate']:g}"] if fault["code"] else []
     what += [f"{fault['latency']:g} s of latency"] if fault["latency"] else []
     ends = f"until {fault['ends']} (virtual clock)" if fault["ends"] else "until cleared"
-    return (f"{fault['id']}: {fault['target']} {fault['match']}: {' and '.join(what)}, {ends}; injected "
-            f"{fault['injected']}, delayed {fault['delayed']}")
+    limit = f", at most {fault['limit']} time(s)" if fault["limit"] else ""
+    methods = f" ({', '.join(fault['methods'])})" if fault["methods"] else ""
+    killed = f", killed {', '.join(fault['killed'])}" if fault["killed"] else ""
+    return (f"{fault['id']}: {fault['target']} {fault['match']}{methods}: {' and '.join(what)}, {ends}{limit}; "
+            f"injected {fault['injected']}, delayed {fault['delayed']}{killed}")
 
 
 def _fault(state_dir: Path, args: argparse.Namespace) -> None:
     if args.fault_command == "add":
-        if problem := faults.check(args.target, args.rate, args.code, args.latency, args.duration):
+        if problem := faults.check(args.target, args.rate, args.code, args.latency, args.duration, args.kill,
+                                   args.limit):
             raise CliError(problem)
         answer = admin_call(state_dir, "fault", {"target": args.target, "rate": args.rate, "code": args.code,
                                                  "latency": args.latency, "match": args.match,
-                                                 "duration": args.duration, "seed": args.seed})
+                                                 "duration": args.duration, "seed": args.seed, "kill": args.kill,
+                                                 "methods": args.methods, "limit": args.limit,
+                                                 "instance": args.instance})
         print(_fault_line(answer["fault"]))
     elif args.fault_command == "list":
         listed = admin_call(state_dir, "fault-list")
@@ -325,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_fault = sub.add_parser("fault", help="inject faults: errors and latency of the RPC or OSS endpoint")
     fault_sub = p_fault.add_subparsers(dest="fault_command", required=True)
     p_add = fault_sub.add_parser("add", help="make an endpoint fail a share of its requests, or answer slowly")
-    p_add.add_argument("target", choices=faults.TARGETS, help="api: the RPC endpoint; oss: the OSS endpoint")
+    p_add.add_argument("target", choices=faults.TARGETS,
+                       help="api: the RPC endpoint; oss: the OSS endpoint; net: an instance's network (--instance)")
+    p_add.add_argument("--instance", default=None, help="net: the instance to cut off, for --for virtual seconds")
     p_add.add_argument("--rate", type=float, default=0.0, help="share of the matching requests that fail (0-1)")
     p_add.add_argument("--code", default=None,
                        help="the error: " + "; ".join(f"{target}: {', '.join(codes)}"
@@ -336,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_add.add_argument("--for", dest="duration", type=float, default=None,
                        help="virtual seconds the fault lasts (default: until cleared)")
     p_add.add_argument("--seed", type=int, default=None, help="the seed of the fault's random draws")
+    p_add.add_argument("--kill", action="store_true",
+                       help="oss: kill the instance that sent a matching request, which goes unanswered")
+    p_add.add_argument("--method", dest="methods", action="append", default=None,
+                       help="only requests of this HTTP method (repeatable), e.g. PUT")
+    p_add.add_argument("--limit", type=int, default=None, help="strike at most this often (a kill: once)")
     p_list = fault_sub.add_parser("list", help="the faults and what each injected")
     p_list.add_argument("--json", action="store_true")
     p_clear = fault_sub.add_parser("clear", help="remove one fault, or every fault")

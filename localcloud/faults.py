@@ -12,8 +12,19 @@ it is overloaded, or slowly:
 at a rate (each matching request fails with that probability, drawn from the fault's own seeded
 random sequence), with an added latency, for a number of virtual seconds (or until it is cleared), on
 the requests whose target matches a glob: `product:Action` for api (`ess:*`, `ecs:RunInstances`),
-`bucket/key` for oss (`*/output/checkpoint-*`). The failure is the endpoint's own answer, in the
-product's error shape: the client sees what it would see from Alibaba, nothing it could tell apart.
+`bucket/key` for oss (`*/output/checkpoint-*`), and optionally their HTTP methods. The failure is the
+endpoint's own answer, in the product's error shape: the client sees what it would see from Alibaba,
+nothing it could tell apart.
+
+A network cut (net) cuts one instance off for a number of virtual seconds: its network's front door
+holds every connection from it (metadata, OSS, RPC; new ones and those already open) without a byte in
+either direction, as a dropped link does: a client that waits less than the cut times out, one that waits
+longer is answered once the link is back.
+
+A kill fault (oss) kills the instance that sent a matching request, then drops the request unanswered:
+the machine dies in the middle of, say, a checkpoint upload (`--method PUT --match
+'*/output/checkpoint-*'`) or of its mount (the mount's first listing). Requests that come from no
+instance (the host) are left alone. It strikes `--limit` times (default once).
 
 The faults live in the state store and survive a restart of the daemon; this module owns the record.
 """
@@ -49,7 +60,7 @@ ERRORS = {
         "SlowDown": (503, "Please reduce your request rate."),
     },
 }
-TARGETS = tuple(ERRORS)
+TARGETS = (*ERRORS, "net")
 
 
 @dataclass
@@ -62,8 +73,14 @@ class Fault:
     match: str
     until: float | None  # virtual epoch seconds; None: until cleared
     seed: int
-    injected: int = 0  # requests answered with the error
+    action: str = "error"  # or "kill" (oss): kill the instance that sent the request
+    methods: list[str] | None = None  # HTTP methods it applies to; None: every method
+    limit: int | None = None  # strikes at most this often; None: no limit
+    injected: int = 0  # requests answered with the error (or whose instance was killed)
     delayed: int = 0  # requests slowed down
+    killed: list[str] = field(default_factory=list)  # the instances a kill fault killed
+    instance: str | None = None  # net: the instance cut off
+    address: str | None = None  # net: its private address
     _random: random.Random = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -72,16 +89,34 @@ class Fault:
     def record(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
+    def spent(self) -> bool:
+        return self.limit is not None and self.injected >= self.limit
+
     def view(self) -> dict[str, Any]:
-        status = ERRORS[self.target][self.code][0] if self.code else None
+        status = ERRORS[self.target][self.code][0] if self.code and self.action == "error" else None
+        status = None if self.target == "net" else status
         return {**self.record(), "status": status, "clock": "virtual",
                 "ends": iso_seconds(self.until) if self.until is not None else None}
 
 
-def check(target: str, rate: float, code: str | None, latency: float, duration: float | None) -> str | None:
+def check(target: str, rate: float, code: str | None, latency: float, duration: float | None,
+          kill: bool = False, limit: int | None = None) -> str | None:
     """What is wrong with a fault's settings (None: nothing), in words that say what is allowed."""
-    if target not in ERRORS:
+    if target not in TARGETS:
         return f"target {target!r} is not one of {', '.join(TARGETS)}"
+    if target == "net":
+        if duration is None or duration <= 0:
+            return "a network cut needs --for: the virtual seconds it lasts"
+        if rate or code or latency or kill:
+            return "a network cut takes an instance and --for, no rate, code, latency or kill"
+        return None
+    if limit is not None and limit < 1:
+        return f"limit {limit} is not a positive number of strikes"
+    if kill:
+        if target != "oss":
+            return "only oss faults kill (the instance that sent a matching request)"
+        if code is not None:
+            return "a kill fault answers nothing: give --kill or --code, not both"
     if not 0 <= rate <= 1:
         return f"rate {rate} is not between 0 and 1 (the share of matching requests that fail)"
     if code is not None and code not in ERRORS[target]:
@@ -90,7 +125,7 @@ def check(target: str, rate: float, code: str | None, latency: float, duration: 
         return f"latency {latency} s is not between 0 and 600 real seconds"
     if duration is not None and duration <= 0:
         return f"duration {duration} is not a positive number of virtual seconds"
-    if rate == 0 and latency == 0:
+    if rate == 0 and latency == 0 and not kill:
         return "the fault does nothing: give a rate above 0, a latency, or both"
     return None
 
@@ -111,14 +146,22 @@ class Faults:
         return [fault for fault in self._faults if fault.until is None or fault.until > now]
 
     def add(self, target: str, rate: float = 0.0, code: str | None = None, latency: float = 0.0,
-            match: str = "*", duration: float | None = None, seed: int | None = None) -> dict[str, Any]:
-        if problem := check(target, rate, code, latency, duration):
+            match: str = "*", duration: float | None = None, seed: int | None = None, kill: bool = False,
+            methods: list[str] | None = None, limit: int | None = None, instance: str | None = None,
+            address: str | None = None) -> dict[str, Any]:
+        if problem := check(target, rate, code, latency, duration, kill, limit):
             raise ValueError(problem)
+        if (target == "net") != bool(instance and address):
+            raise ValueError("a network cut names the instance to cut off (and only a cut does)")
         now = self.clock.now()
+        if kill:
+            rate, limit = rate or 1.0, limit or 1
         fault = Fault(id=ids.new_id("fault", length=10), target=target, rate=rate,
-                      code=(code or next(iter(ERRORS[target]))) if rate > 0 else None, latency=latency,
-                      match=match or "*", until=None if duration is None else now + duration,
-                      seed=random.randrange(2 ** 31) if seed is None else seed)
+                      code=(code or next(iter(ERRORS[target]))) if rate > 0 and not kill else None,
+                      latency=latency, match=match or "*", until=None if duration is None else now + duration,
+                      seed=random.randrange(2 ** 31) if seed is None else seed, action="kill" if kill else "error",
+                      methods=[m.upper() for m in methods] if methods else None, limit=limit,
+                      instance=instance, address=address)
         with self._lock:
             self._faults = [*self._live(now), fault]
             self._save()
@@ -140,22 +183,47 @@ class Faults:
             now = self.clock.now()
             return [{**fault.view(), "active": fault.until is None or fault.until > now} for fault in self._faults]
 
-    def apply(self, target: str, name: str) -> None:
-        """Called by an endpoint for each request (`name`: `product:Action` or `bucket/key`): wait the added
-        latency of the faults that match, then raise the error of the first that strikes."""
+    def cut(self, address: str, count: bool = False) -> bool:
+        """Whether the instance at `address` is cut off now (`count`: one more connection held)."""
         if not self._faults:
-            return
+            return False
+        with self._lock:
+            now = self.clock.now()
+            fault = next((f for f in self._live(now) if f.target == "net" and f.address == address), None)
+            if fault is not None and count:
+                fault.injected += 1
+        return fault is not None
+
+    def kills(self, target: str) -> bool:
+        """Whether a kill fault waits on `target` (the endpoint then looks up who sent each request)."""
+        return any(f.action == "kill" and f.target == target and not f.spent() for f in self._faults)
+
+    def apply(self, target: str, name: str, method: str = "", origin: str | None = None) -> str | None:
+        """Called by an endpoint for each request (`name`: `product:Action` or `bucket/key`; `origin`: the
+        instance that sent it, if one did): wait the added latency of the faults that match, then raise the
+        error of the first that strikes, or return the instance a kill fault strikes (the caller kills it)."""
+        if not self._faults:
+            return None
         with self._lock:
             matching = [f for f in self._live(self.clock.now())
-                        if f.target == target and fnmatch.fnmatchcase(name, f.match)]
+                        if f.target == target and fnmatch.fnmatchcase(name, f.match) and not f.spent()
+                        and (f.methods is None or method.upper() in f.methods)
+                        and (f.action != "kill" or origin is not None)]
             delay = sum(fault.latency for fault in matching)
             struck = next((f for f in matching if f.rate > 0 and f._random.random() < f.rate), None)
             for fault in matching:
                 fault.delayed += fault.latency > 0
             if struck is not None:
                 struck.injected += 1
+                if struck.action == "kill":
+                    struck.killed.append(origin or "")
+            if struck is not None and struck.spent():
+                self._save()
         if delay:
             time.sleep(delay)
-        if struck is not None:
-            status, message = ERRORS[target][struck.code]
-            raise ApiError(struck.code, message, status)
+        if struck is None:
+            return None
+        if struck.action == "kill":
+            return origin
+        status, message = ERRORS[target][struck.code]
+        raise ApiError(struck.code, message, status)

@@ -23,6 +23,7 @@ import socketserver
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -37,6 +38,18 @@ HEAD_LIMIT = 64 * 1024
 HEAD_TIMEOUT = 30.0
 RELAY_CHUNK = 256 * 1024
 METADATA_BODY_LIMIT = 64 * 1024  # the metadata service takes no body; a token request sends none
+CUT_POLL = 0.2  # how often a held connection looks whether its instance's network cut is over
+
+
+# The instance behind each connection the front door relays to an endpoint: {the relay's local port: the
+# instance's address}; the endpoint, which sees the relay as its client, asks `origin_of`.
+_RELAYED: dict[int, str] = {}
+
+
+def origin_of(client: tuple[str, int]) -> str | None:
+    """The address of the instance whose request reached an endpoint from `client` (its peer address), when
+    the front door relayed it; None for a request that came from elsewhere (the host)."""
+    return _RELAYED.get(client[1]) if client[0] == "127.0.0.1" else None
 
 
 def route(host_header: str) -> str:
@@ -70,12 +83,15 @@ def _host_header(head: bytes) -> str:
     return ""
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _pump(source: socket.socket, sink: socket.socket, cut: Callable[[], bool] = lambda: False) -> None:
+    """Relay bytes from `source` to `sink` until either closes; nothing passes while `cut()` holds."""
     try:
         while True:
             data = source.recv(RELAY_CHUNK)
             if not data:
                 break
+            while cut():
+                time.sleep(CUT_POLL)
             sink.sendall(data)
     except OSError:
         pass
@@ -124,6 +140,11 @@ class _FrontDoorHandler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
+        faults = self.server.metadata.cloud.faults
+        address = self.client_address[0]
+        if faults.cut(address, count=True):  # a dropped link: nothing gets through until it is back
+            while faults.cut(address):
+                time.sleep(CUT_POLL)
         try:
             head = _peek_head(sock)
         except OSError:
@@ -142,11 +163,17 @@ class _FrontDoorHandler(socketserver.BaseRequestHandler):
             log.warning("front door: %s endpoint on port %s unreachable: %s", target, port, err)
             return
         upstream.settimeout(None)
-        back = threading.Thread(target=_pump, args=(upstream, sock), daemon=True)
-        back.start()
-        _pump(sock, upstream)
-        back.join()
-        upstream.close()
+        relay_port = upstream.getsockname()[1]
+        _RELAYED[relay_port] = self.client_address[0]
+        try:
+            cut = lambda: faults.cut(address)  # noqa: E731 - the same test both ways
+            back = threading.Thread(target=_pump, args=(upstream, sock, cut), daemon=True)
+            back.start()
+            _pump(sock, upstream, cut)
+            back.join()
+        finally:
+            _RELAYED.pop(relay_port, None)
+            upstream.close()
 
 
 class FrontDoorServer(socketserver.ThreadingTCPServer):

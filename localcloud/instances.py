@@ -110,6 +110,16 @@ def release(cloud: Cloud, instance_id: str, reason: str = "released") -> None:
     log.info("released %s (%s)", instance_id, reason)
 
 
+def kill(cloud: Cloud, instance_id: str, reason: str) -> None:
+    """The machine dies at once, without a clean shutdown (a host failure, a reclaim without notice): it is
+    killed, then released as a reclaimed instance is."""
+    instance = INSTANCE.find(cloud.store, instance_id)
+    if instance is None:
+        return
+    cloud.backend.kill(instance)
+    release(cloud, instance_id, reason=reason)
+
+
 # -- queries of other modules -------------------------------------------------------------------
 
 def members_of(store: Store, group_id: str) -> list[Instance]:

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import frontdoor, instances
 from ..cloud import Cloud
 from ..errors import ApiError
 from ..params import is_length
@@ -105,7 +106,8 @@ class OssHandler(BaseHTTPRequestHandler):
             self._check_length(body)
             op = operation(self.command, req.bucket, req.key, req.query,
                            bool(req.header("x-oss-copy-source") or req.header("x-amz-copy-source")))
-            self.svc.cloud.faults.apply("oss", f"{req.bucket or ''}/{req.key or ''}")
+            if self._fault_kills(req, body, request_id):
+                return
             call = Call(op, self.svc, req, authenticate(self.svc.cloud.auth, req), body, request_id)
             access.authorize(call, op, req.bucket, req.key)
             if (self.headers.get("Expect", "").lower() == "100-continue") and not body.done:
@@ -127,6 +129,25 @@ class OssHandler(BaseHTTPRequestHandler):
         self._send(reply, request_id, head)
         access_log.info("%s %s %s %s %d %s %.1fms", self.client_address[0], op, req.bucket or "-", request_id,
                         reply.status, reply.error_code or "OK", (time.monotonic() - started) * 1000)
+
+    def _fault_kills(self, req: SignedRequest, body: Body, request_id: str) -> bool:
+        """Apply the injected faults (localcloud/faults.py): wait their latency, raise their error, or kill the
+        instance that sent the request and leave the request unanswered (True)."""
+        cloud = self.svc.cloud
+        origin = None
+        if cloud.faults.kills("oss") and (address := frontdoor.origin_of(self.client_address)):
+            found = instances.at_address(cloud.store, address)
+            origin = found["InstanceId"] if found else None
+        name = f"{req.bucket or ''}/{req.key or ''}"
+        victim = cloud.faults.apply("oss", name, self.command, origin)
+        if victim is None:
+            return False
+        instances.kill(cloud, victim, reason=f"killed by an injected fault during {self.command} {name}")
+        body.abandon()
+        self.close_connection = True
+        access_log.info("%s %s %s %s dropped: the instance %s was killed (fault)", self.client_address[0],
+                        self.command, name, request_id, victim)
+        return True
 
     def _check_length(self, body: Body) -> None:
         """Refuse a Content-Length that is not a length, or over OSS's limit, before reading anything."""

@@ -100,6 +100,12 @@ def test_a_fault_ends_after_its_virtual_seconds_and_survives_a_restart(make_loca
     (["add", "api"], "the fault does nothing"),
     (["add", "api", "--rate", "0.1", "--for", "0"], "duration 0.0 is not a positive number"),
     (["clear", "fault-none"], "no fault fault-none"),
+    (["add", "api", "--kill"], "only oss faults kill"),
+    (["add", "oss", "--kill", "--code", "SlowDown"], "a kill fault answers nothing"),
+    (["add", "oss", "--kill", "--limit", "0"], "limit 0 is not a positive number of strikes"),
+    (["add", "net", "--instance", "i-bpnone"], "a network cut needs --for"),
+    (["add", "net", "--for", "60"], "a network cut names the instance to cut off"),
+    (["add", "net", "--instance", "i-bpnone", "--for", "60"], "i-bpnone"),
 ])
 def test_bad_fault_settings_are_refused_with_what_is_allowed(localcloud: Any, capsys: Any, argv: list[str],
                                                              message: str) -> None:

@@ -367,3 +367,49 @@ def test_networks_go_when_their_instances_do(cloud: LocalCloud, net: Network) ->
 
     wait_for(rule_gone, timeout=30)
 
+
+
+def test_a_kill_fault_kills_the_instance_in_the_middle_of_its_upload(cloud: LocalCloud, net: Network,
+                                                                     bucket: str) -> None:
+    """`localcloud fault add oss --kill --method PUT --match '<bucket>/output/checkpoint-*'`: the instance that
+    uploads under a checkpoint dies then, and its upload is never stored; the host's own writes are left alone."""
+    instance_id = _launch(cloud, net, spot_strategy="NoSpot")
+    _wait_status(cloud, instance_id, "Running")
+    wait_for(lambda: _metadata(instance_id, "meta-data/instance-id") == (200, instance_id), timeout=60)
+    fault = cloud.admin("fault", {"target": "oss", "kill": True, "methods": ["PUT"],
+                                  "match": f"{bucket}/output/checkpoint-*"})["fault"]
+    try:
+        v2 = v2_client(cloud, root_keys(cloud))
+        v2.put_object(oss.PutObjectRequest(bucket=bucket, key="output/checkpoint-1/from-host", body=b"host"))
+        _exec(instance_id, "curl", "-s", "-X", "PUT", "--data-binary", "@/etc/os-release",
+              f"http://oss-{cloud.region}-internal.aliyuncs.com/{bucket}/output/checkpoint-3/optimizer.pt", timeout=60)
+        _wait_status(cloud, instance_id, None, timeout=60)
+        (listed,) = cloud.admin("fault-list")["faults"]
+        assert (listed["id"], listed["injected"], listed["killed"]) == (fault["id"], 1, [instance_id]), listed
+        keys = [o.key for o in v2.list_objects_v2(oss.ListObjectsV2Request(bucket=bucket, prefix="output/")).contents]
+        assert keys == ["output/checkpoint-1/from-host"], keys
+        wait_for(lambda: _podman("container", "exists", instance_id).returncode != 0, timeout=60)
+    finally:
+        cloud.admin("fault-clear")
+
+
+def test_a_network_cut_holds_the_instances_traffic_until_it_is_back(cloud: LocalCloud, net: Network) -> None:
+    """`localcloud fault add net --instance ID --for 600` at a time scale of 60: ten real seconds in which the
+    instance's metadata and endpoint requests get no answer (they time out); then they are answered again."""
+    instance_id = _launch(cloud, net, spot_strategy="NoSpot")
+    _wait_status(cloud, instance_id, "Running")
+    wait_for(lambda: _metadata(instance_id, "meta-data/instance-id") == (200, instance_id), timeout=60)
+    cloud.admin("time-scale", {"scale": 60})
+    try:
+        cloud.admin("fault", {"target": "net", "instance": instance_id, "duration": 600})
+        started = time.monotonic()
+        cut = _exec(instance_id, "curl", "-s", "-m", "3", "http://100.100.100.200/latest/meta-data/instance-id")
+        oss_cut = _exec(instance_id, "curl", "-s", "-m", "3", f"http://oss-{cloud.region}-internal.aliyuncs.com/")
+        assert cut.returncode == oss_cut.returncode == 28, (cut, oss_cut)  # curl: operation timed out
+        assert cloud.admin("fault-list")["faults"][0]["injected"] == 2
+        wait_for(lambda: _metadata(instance_id, "meta-data/instance-id") == (200, instance_id), timeout=60)
+        assert time.monotonic() - started >= 600 / 60 - 1
+        assert cloud.admin("fault-list")["faults"][0]["active"] is False
+    finally:
+        cloud.admin("fault-clear")
+        cloud.admin("time-scale", {"scale": 1})
