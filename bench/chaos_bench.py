@@ -8,7 +8,8 @@ run's cost against all pay-as-you-go for the same instance time.
     python bench/chaos_bench.py --run                # a fresh localcloud: site.yml, chaos.yml, teardown.yml
 
 Handovers: a reclaim with notice and the return to spot, where the instance trains on until its
-successor has loaded and then hands over; releases (the recipe's test) come without notice.
+successor has loaded and then hands over; releases (the recipe's test) and kills come without notice
+(the table's "releases" are both).
 Seconds are wall-clock seconds; hours and costs come from localcloud's ledger (virtual clock), so the
 ratio to all pay-as-you-go does not depend on the time scale.
 """
@@ -53,8 +54,9 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     """The bench's figures from a chaos report."""
     interruptions = report["interruptions"]
     seconds = [i["seconds_to_first_step"] for i in interruptions]
-    handovers = [i for i in interruptions if not i["cause"].startswith("release")]
-    releases = [i for i in interruptions if i["cause"].startswith("release")]
+    # With notice (a reclaim, the return to spot) the old instance hands over; releases and kills come without.
+    handovers = [i for i in interruptions if i["cause"].startswith(("reclaim", "spot capacity back"))]
+    releases = [i for i in interruptions if i not in handovers]
     release_lost = [i["steps_lost"] for i in releases if i["steps_lost"] is not None]
     bill = report.get("bill") or {}
     # The training apart from the one-off template and bake (reports before that split: from the entries).

@@ -274,7 +274,7 @@ def _fault_line(fault: dict[str, Any]) -> str:
     ends = f"until {fault['ends']} (virtual clock)" if fault["ends"] else "until cleared"
     limit = f", at most {fault['limit']} time(s)" if fault["limit"] else ""
     methods = f" ({', '.join(fault['methods'])})" if fault["methods"] else ""
-    killed = f", killed {', '.join(fault['killed'])}" if fault["killed"] else ""
+    killed = "".join(f", killed {k['instance_id']} during {k['request']}" for k in fault["killed"])
     return (f"{fault['id']}: {fault['target']} {fault['match']}{methods}: {' and '.join(what)}, {ends}{limit}; "
             f"injected {fault['injected']}, delayed {fault['delayed']}{killed}")
 
@@ -289,7 +289,7 @@ def _fault(state_dir: Path, args: argparse.Namespace) -> None:
                                                  "duration": args.duration, "seed": args.seed, "kill": args.kill,
                                                  "methods": args.methods, "limit": args.limit,
                                                  "instance": args.instance})
-        print(_fault_line(answer["fault"]))
+        print(json.dumps(answer["fault"]) if args.json else _fault_line(answer["fault"]))
     elif args.fault_command == "list":
         listed = admin_call(state_dir, "fault-list")
         if args.json:
@@ -355,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_add.add_argument("--method", dest="methods", action="append", default=None,
                        help="only requests of this HTTP method (repeatable), e.g. PUT")
     p_add.add_argument("--limit", type=int, default=None, help="strike at most this often (a kill: once)")
+    p_add.add_argument("--json", action="store_true", help="print the fault as JSON")
     p_list = fault_sub.add_parser("list", help="the faults and what each injected")
     p_list.add_argument("--json", action="store_true")
     p_clear = fault_sub.add_parser("clear", help="remove one fault, or every fault")

@@ -78,7 +78,8 @@ class Fault:
     limit: int | None = None  # strikes at most this often; None: no limit
     injected: int = 0  # requests answered with the error (or whose instance was killed)
     delayed: int = 0  # requests slowed down
-    killed: list[str] = field(default_factory=list)  # the instances a kill fault killed
+    # What a kill fault killed: [{instance_id, time (epoch seconds, wall clock), request: "METHOD bucket/key"}].
+    killed: list[dict[str, Any]] = field(default_factory=list)
     instance: str | None = None  # net: the instance cut off
     address: str | None = None  # net: its private address
     _random: random.Random = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
@@ -216,7 +217,8 @@ class Faults:
             if struck is not None:
                 struck.injected += 1
                 if struck.action == "kill":
-                    struck.killed.append(origin or "")
+                    struck.killed.append({"instance_id": origin, "time": round(time.time(), 3),
+                                          "request": f"{method.upper()} {name}"})
             if struck is not None and struck.spent():
                 self._save()
         if delay:

@@ -46,7 +46,9 @@ RESUME_RE = AGENT.RESUME_RE
 FRESH_MARK = AGENT.FRESH_MARK
 STEP_RE = AGENT.STEP_RE
 # An interruption of chaos_actions given as a bare action name gets these settings.
-ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False}
+ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False, "upload_file": "optimizer.pt"}
+# The rounds whose instance is taken away with notice (it trains on until its successor has loaded).
+HANDOVER_ACTIONS = ("reclaim", "spot_back")
 SPOT_BACK_CAUSE = "spot capacity back, pay-as-you-go replaced by spot"
 
 
@@ -269,6 +271,8 @@ def chaos_rounds(actions: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
         cause = settings["action"]
         if settings["action"] == "reclaim":
             cause += f" (notice {settings['notice']} s)"
+        if settings["action"] == "kill_upload":
+            cause = f"killed while uploading a checkpoint ({settings['upload_file']})"
         if settings["spot_outage"]:
             cause += ", no spot capacity"
         rounds.append({**settings, "number": number, "spot_back": False, "cause": cause})

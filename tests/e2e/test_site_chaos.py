@@ -3,9 +3,11 @@ of its instance.
 
 One localcloud at a time scale of 60 (the one-hour spot protection lasts a minute, so a reclaim
 kills at the end of its notice rather than minutes later), the tiny workload (300 steps, a
-checkpoint every 3). chaos.yml releases the instance twice as the recipe's test does, at seeded
-moments within the save interval; then reclaims it with a notice of 100 real seconds while no zone has
-spot capacity (the group falls back to pay-as-you-go, and the two instances overlap for the notice)
+checkpoint every 3). chaos.yml releases the instance as the recipe's test does, at a seeded
+moment within the save interval; kills the next one in the middle of a checkpoint's upload (an OSS
+kill fault: the checkpoint is left incomplete on the bucket); then reclaims it with a notice of 100
+real seconds while no zone has spot capacity (the group falls back to pay-as-you-go, and the two
+instances overlap while the successor loads)
 and gives the capacity back (the group returns to spot through the scale-in hook); training runs to
 completion. The handovers lose no step, and no two instances ever train at once. On completion the
 agent reports it to CloudMonitor and sets the group to 0 instances: the bill stops. The final adapter
@@ -37,7 +39,7 @@ pytestmark = [pytest.mark.containers, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS = [
     "release",
-    "release",
+    "kill_upload",
     {"action": "reclaim", "notice": 6000, "spot_outage": True},
 ]
 # playbooks/vars/workload_tiny.yml's
@@ -298,6 +300,13 @@ def check_chaos_and_completion(cloud, tmp_path: Path, settings: dict, reference_
         assert names.index("swift_started") < names.index("loaded") and names[-1] == "first_step", names
     # Releases come without notice: at most the steps since the last save are lost.
     assert all(item["steps_lost"] <= SAVE_STEPS for item in releases), releases
+    # The kill in the middle of a checkpoint's upload (its optimizer.pt; the adapter was stored): that
+    # checkpoint is incomplete on the bucket and the replacement resumed from the one before it.
+    killed = releases[1]
+    assert killed["cause"] == "killed while uploading a checkpoint (optimizer.pt)", killed
+    match = re.fullmatch(rf"PUT {PROJECT}-data/output/checkpoint-(\d+)/optimizer\.pt", killed["killed_during"])
+    assert match and killed["resumed_from"] == int(match[1]) - SAVE_STEPS, killed
+    assert cloud.admin("fault-list")["faults"] == []  # the round removed its fault
     # The reclaim with notice and the return to spot: the old instance trained on while its successor
     # loaded (the notice and the hook give 100 real seconds), then handed over; nothing is lost. Its last
     # step came after its successor had loaded (the overlap is as long as the load, however fast).

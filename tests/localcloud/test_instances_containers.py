@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import pytest
 from alibabacloud_ecs20140526 import models as m
 from alibabacloud_ram20150501 import models as ram_models
 
-from localcloud import images
+from localcloud import cli, images
 from localcloud.backends.containers import podman_usable
 from tests.conftest import LocalCloud, start, stop
 
@@ -323,6 +324,24 @@ def test_daemon_restart_keeps_the_containers(cloud: LocalCloud, instance: dict[s
     assert _status(cloud, instance_id) == "Running"
 
 
+def test_a_daemon_killed_with_sigkill_comes_back_with_its_instances_and_faults(cloud: LocalCloud,
+                                                                               instance: dict[str, Any]) -> None:
+    """The daemon dies without a chance to clean up (SIGKILL) and is started again: the instance runs on, its
+    metadata answers again, and the injected faults are still there."""
+    instance_id = instance["id"]
+    fault = cloud.admin("fault", {"target": "api", "rate": 1, "match": "ecs:DescribeRegions"})["fault"]
+    try:
+        os.kill(cli.running(cloud.state_dir)["pid"], signal.SIGKILL)
+        wait_for(lambda: cli.running(cloud.state_dir) is None, timeout=20)
+        assert _podman("container", "exists", instance_id).returncode == 0
+        cloud.env = start(cloud.state_dir)
+        assert _status(cloud, instance_id) == "Running"
+        wait_for(lambda: _metadata(instance_id, "meta-data/instance-id") == (200, instance_id), timeout=30)
+        assert [f["id"] for f in cloud.admin("fault-list")["faults"]] == [fault["id"]]
+    finally:
+        cloud.admin("fault-clear")
+
+
 def test_reclaim_shows_the_termination_time_then_kills(cloud: LocalCloud, instance: dict[str, Any]) -> None:
     instance_id = instance["id"]
     notice = cloud.admin("reclaim", {"instance_id": instance_id, "notice": 20})
@@ -385,7 +404,10 @@ def test_a_kill_fault_kills_the_instance_in_the_middle_of_its_upload(cloud: Loca
               f"http://oss-{cloud.region}-internal.aliyuncs.com/{bucket}/output/checkpoint-3/optimizer.pt", timeout=60)
         _wait_status(cloud, instance_id, None, timeout=60)
         (listed,) = cloud.admin("fault-list")["faults"]
-        assert (listed["id"], listed["injected"], listed["killed"]) == (fault["id"], 1, [instance_id]), listed
+        assert (listed["id"], listed["injected"]) == (fault["id"], 1), listed
+        ((killed,),) = [listed["killed"]]
+        assert (killed["instance_id"], killed["request"]) == (instance_id,
+                                                              f"PUT {bucket}/output/checkpoint-3/optimizer.pt")
         keys = [o.key for o in v2.list_objects_v2(oss.ListObjectsV2Request(bucket=bucket, prefix="output/")).contents]
         assert keys == ["output/checkpoint-1/from-host"], keys
         wait_for(lambda: _podman("container", "exists", instance_id).returncode != 0, timeout=60)

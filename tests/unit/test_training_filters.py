@@ -53,6 +53,9 @@ def test_chaos_rounds_fill_in_the_settings_and_follow_a_spot_outage_with_spot_co
         "release", "reclaim (notice 60 s), no spot capacity", "spot capacity back, pay-as-you-go replaced by spot",
         "reclaim (notice 120 s)"]
     assert training.chaos_rounds([]) == []
+    (kill,) = training.chaos_rounds(["kill_upload"])
+    assert (kill["cause"], kill["upload_file"]) == ("killed while uploading a checkpoint (optimizer.pt)",
+                                                    "optimizer.pt")
 
 
 def test_the_playbooks_read_the_agents_log_and_marker_names():
