@@ -94,7 +94,10 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_training_filters() -> Any:
-    """playbooks/filter_plugins/training.py: the resume's milestones, in their order."""
+    """playbooks/filter_plugins/training.py: the resume's milestones, in their order. It imports the
+    collection's module_utils by collection name (collections/ansible_collections links back here)."""
+    if str(ROOT / "collections") not in sys.path:
+        sys.path.insert(0, str(ROOT / "collections"))
     spec = importlib.util.spec_from_file_location("training_filters",
                                                   ROOT / "playbooks" / "filter_plugins" / "training.py")
     module = importlib.util.module_from_spec(spec)
