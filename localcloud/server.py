@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,6 +47,9 @@ REGION_REQUIRED = frozenset({
     *(("ess", a) for a in ("CreateScalingGroup", "DescribeScalingGroups", "DescribeScalingInstances",
                            "DescribeScalingActivities", "DescribeScalingConfigurations")),
 })
+# A lingering close: how long, and how much, a closing connection reads of what its client still sends.
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 1024 * 1024
 # The record of the first response to each ClientToken (keyed by product:action:token); owned here.
 CLIENT_TOKEN = "client_token"
 
@@ -235,6 +239,23 @@ class RpcHandler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Connections waiting to be accepted: with the default of 5, a burst of clients overflowed the queue and
+    # some saw their connection reset instead of their answer.
+    request_queue_size = 128
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close a connection gently (a lingering close): stop writing, then read and drop what the client still
+        sends, for a moment, before closing. Closing with unread bytes (a refused request's rest) makes the
+        kernel reset the connection, and a reset discards the answer the client has not read yet."""
+        try:
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(LINGER_SECONDS)
+            drained = 0
+            while drained < LINGER_BYTES and (chunk := request.recv(64 * 1024)):
+                drained += len(chunk)
+        except OSError:
+            pass
+        self.close_request(request)
 
 
 def make_server(cloud: Cloud, host: str, port: int, admin_token: str) -> Server:
