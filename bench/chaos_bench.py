@@ -17,6 +17,7 @@ ratio to all pay-as-you-go does not depend on the time scale.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -55,7 +56,8 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     interruptions = report["interruptions"]
     seconds = [i["seconds_to_first_step"] for i in interruptions]
     # With notice (a reclaim, the return to spot) the old instance hands over; releases and kills come without.
-    handovers = [i for i in interruptions if i["cause"].startswith(("reclaim", "spot capacity back"))]
+    handovers = [i for i in interruptions
+                 if i["cause"].startswith(("reclaim", load_training_filters().SPOT_BACK_CAUSE))]
     releases = [i for i in interruptions if i not in handovers]
     release_lost = [i["steps_lost"] for i in releases if i["steps_lost"] is not None]
     bill = report.get("bill") or {}
@@ -93,6 +95,7 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def load_training_filters() -> Any:
     """playbooks/filter_plugins/training.py: the resume's milestones, in their order. It imports the
     collection's module_utils by collection name (collections/ansible_collections links back here)."""

@@ -90,12 +90,14 @@ class Fault:
     def record(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
+    def active(self, now: float) -> bool:
+        return self.until is None or self.until > now
+
     def spent(self) -> bool:
         return self.limit is not None and self.injected >= self.limit
 
     def view(self) -> dict[str, Any]:
-        status = ERRORS[self.target][self.code][0] if self.code and self.action == "error" else None
-        status = None if self.target == "net" else status
+        status = ERRORS[self.target][self.code][0] if self.code else None  # kills and cuts have no code
         return {**self.record(), "status": status, "clock": "virtual",
                 "ends": iso_seconds(self.until) if self.until is not None else None}
 
@@ -144,7 +146,7 @@ class Faults:
         self.store.kv_put(FAULTS, [fault.record() for fault in self._faults])
 
     def _live(self, now: float) -> list[Fault]:
-        return [fault for fault in self._faults if fault.until is None or fault.until > now]
+        return [fault for fault in self._faults if fault.active(now)]
 
     def add(self, target: str, rate: float = 0.0, code: str | None = None, latency: float = 0.0,
             match: str = "*", duration: float | None = None, seed: int | None = None, kill: bool = False,
@@ -182,7 +184,7 @@ class Faults:
         with self._lock:
             self._save()  # the counts, as of now
             now = self.clock.now()
-            return [{**fault.view(), "active": fault.until is None or fault.until > now} for fault in self._faults]
+            return [{**fault.view(), "active": fault.active(now)} for fault in self._faults]
 
     def cut(self, address: str, count: bool = False) -> bool:
         """Whether the instance at `address` is cut off now (`count`: one more connection held)."""

@@ -136,20 +136,18 @@ class OssHandler(BaseHTTPRequestHandler):
         """Apply the injected faults (localcloud/faults.py): wait their latency, raise their error, or kill the
         instance that sent the request and leave the request unanswered (True)."""
         cloud = self.svc.cloud
-        origin = None
+        machine = None  # the instance that sent the request, looked up only while a kill fault waits
         if cloud.faults.kills("oss") and (address := frontdoor.origin_of(self.client_address)):
-            found = instances.at_address(cloud.store, address)
-            origin = found["InstanceId"] if found else None
+            machine = instances.at_address(cloud.store, address)
         name = f"{req.bucket or ''}/{req.key or ''}"
-        victim = cloud.faults.apply("oss", name, self.command, origin)
+        victim = cloud.faults.apply("oss", name, self.command, machine["InstanceId"] if machine else None)
         if victim is None:
             return False
-        machine = instances.INSTANCE.find(cloud.store, victim)
         instances.kill(cloud, victim, reason=f"killed by an injected fault during {self.command} {name}")
         # The request stays unanswered until the machine is gone: a client that tried again would otherwise
         # finish, in the instant between the kill and the death, what the kill interrupted.
         deadline = time.monotonic() + KILL_WAIT
-        while machine is not None and cloud.backend.observe(machine) != "Stopped" and time.monotonic() < deadline:
+        while cloud.backend.observe(machine) != "Stopped" and time.monotonic() < deadline:
             time.sleep(0.1)
         body.abandon()
         self.close_connection = True

@@ -47,8 +47,6 @@ FRESH_MARK = AGENT.FRESH_MARK
 STEP_RE = AGENT.STEP_RE
 # An interruption of chaos_actions given as a bare action name gets these settings.
 ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False, "upload_file": "optimizer.pt"}
-# The rounds whose instance is taken away with notice (it trains on until its successor has loaded).
-HANDOVER_ACTIONS = ("reclaim", "spot_back")
 SPOT_BACK_CAUSE = "spot capacity back, pay-as-you-go replaced by spot"
 
 
