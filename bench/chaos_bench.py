@@ -56,8 +56,7 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     interruptions = report["interruptions"]
     seconds = [i["seconds_to_first_step"] for i in interruptions]
     # With notice (a reclaim, the return to spot) the old instance hands over; releases and kills come without.
-    handovers = [i for i in interruptions
-                 if i["cause"].startswith(("reclaim", load_training_filters().SPOT_BACK_CAUSE))]
+    handovers = [i for i in interruptions if is_handover(i)]
     releases = [i for i in interruptions if i not in handovers]
     release_lost = [i["steps_lost"] for i in releases if i["steps_lost"] is not None]
     bill = report.get("bill") or {}
@@ -93,6 +92,14 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
         "training_complete": (report.get("training") or {}).get("complete"),
         "timeline": (report.get("timeline") or {}).get("path"),
     }
+
+
+def is_handover(interruption: dict[str, Any]) -> bool:
+    """A reclaim with notice or the return to spot: the old instance trains on until it hands over."""
+    if "action" not in interruption:  # a report from before the records named their action
+        return interruption["cause"].startswith(("reclaim", load_training_filters().SPOT_BACK_CAUSE))
+    return (interruption["action"] == "spot_back"
+            or (interruption["action"] == "reclaim" and float(interruption.get("notice") or 0) > 0))
 
 
 @functools.cache

@@ -66,7 +66,7 @@ def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
                                           float(args.get("latency") or 0), args.get("match") or "*",
                                           args.get("duration"), args.get("seed"), bool(args.get("kill")),
                                           args.get("methods"), args.get("limit"), args.get("instance"),
-                                          address)}
+                                          address, bool(args.get("new")))}
     if route == "fault-list":
         return {"faults": cloud.faults.list()}
     if route == "fault-clear":

@@ -70,7 +70,11 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A zombie that another process (the one that started it) has not reaped yet is dead all the same.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _answers(port: int) -> bool:
@@ -223,12 +227,16 @@ def down(state_dir: Path, timeout: float = 20.0, purge: bool = False) -> bool:
         if purge:
             purge_instances(state_dir)
         return False
-    os.kill(rt["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(rt["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    if timeout > 0:
+        os.kill(rt["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(rt["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
     if _alive(rt["pid"]):
         os.kill(rt["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _alive(rt["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
     (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
     if purge:
         purge_instances(state_dir)
@@ -282,13 +290,13 @@ def _fault_line(fault: dict[str, Any]) -> str:
 def _fault(state_dir: Path, args: argparse.Namespace) -> None:
     if args.fault_command == "add":
         if problem := faults.check(args.target, args.rate, args.code, args.latency, args.duration, args.kill,
-                                   args.limit):
+                                   args.limit, args.new):
             raise CliError(problem)
         answer = admin_call(state_dir, "fault", {"target": args.target, "rate": args.rate, "code": args.code,
                                                  "latency": args.latency, "match": args.match,
                                                  "duration": args.duration, "seed": args.seed, "kill": args.kill,
                                                  "methods": args.methods, "limit": args.limit,
-                                                 "instance": args.instance})
+                                                 "instance": args.instance, "new": args.new})
         print(json.dumps(answer["fault"]) if args.json else _fault_line(answer["fault"]))
     elif args.fault_command == "list":
         listed = admin_call(state_dir, "fault-list")
@@ -298,6 +306,9 @@ def _fault(state_dir: Path, args: argparse.Namespace) -> None:
             print(("" if fault["active"] else "(ended) ") + _fault_line(fault))
     else:
         cleared = admin_call(state_dir, "fault-clear", {"id": args.id})["cleared"]
+        if args.json:
+            print(json.dumps(cleared))
+            return
         print("\n".join(f"cleared {_fault_line(fault)}" for fault in cleared) or "no fault to clear")
 
 
@@ -316,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="what instances are: podman systemd containers (default as root with working podman) "
                            "or records only; fixed at the first start of a state directory")
     p_down = sub.add_parser("down", help="stop the daemon; state and instance containers are kept")
+    p_down.add_argument("--kill", action="store_true",
+                        help="SIGKILL at once, no clean shutdown (the daemon crashes; `up` starts it again)")
     p_down.add_argument("--purge", action="store_true",
                         help="also remove this cloud's instance containers, networks and custom images")
     p_image = sub.add_parser("image", help="instance images")
@@ -338,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     fault_sub = p_fault.add_subparsers(dest="fault_command", required=True)
     p_add = fault_sub.add_parser("add", help="make an endpoint fail a share of its requests, or answer slowly")
     p_add.add_argument("target", choices=faults.TARGETS,
-                       help="api: the RPC endpoint; oss: the OSS endpoint; net: an instance's network (--instance)")
+                       help="api: the RPC endpoint; oss: the OSS endpoint; meta: the metadata service (--kill "
+                            "only); net: an instance's network (--instance)")
     p_add.add_argument("--instance", default=None, help="net: the instance to cut off, for --for virtual seconds")
     p_add.add_argument("--rate", type=float, default=0.0, help="share of the matching requests that fail (0-1)")
     p_add.add_argument("--code", default=None,
@@ -346,12 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                       for target, codes in faults.ERRORS.items())
                             + " (default: the first)")
     p_add.add_argument("--latency", type=float, default=0.0, help="real seconds added to each matching answer")
-    p_add.add_argument("--match", default="*", help="glob on product:Action (api) or bucket/key (oss); default *")
+    p_add.add_argument("--match", default="*",
+                       help="glob on product:Action (api), bucket/key (oss) or the path (meta); default *")
     p_add.add_argument("--for", dest="duration", type=float, default=None,
                        help="virtual seconds the fault lasts (default: until cleared)")
     p_add.add_argument("--seed", type=int, default=None, help="the seed of the fault's random draws")
     p_add.add_argument("--kill", action="store_true",
-                       help="oss: kill the instance that sent a matching request, which goes unanswered")
+                       help="oss, meta: kill the instance that sent a matching request, which goes unanswered")
+    p_add.add_argument("--new", action="store_true",
+                       help="a kill strikes only instances launched after the fault is added: with meta, a new "
+                            "instance dies in its boot; with oss, in its mount (its first requests)")
     p_add.add_argument("--method", dest="methods", action="append", default=None,
                        help="only requests of this HTTP method (repeatable), e.g. PUT")
     p_add.add_argument("--limit", type=int, default=None, help="strike at most this often (a kill: once)")
@@ -360,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument("--json", action="store_true")
     p_clear = fault_sub.add_parser("clear", help="remove one fault, or every fault")
     p_clear.add_argument("id", nargs="?", default=None)
+    p_clear.add_argument("--json", action="store_true", help="print the faults removed as JSON")
     p_bill = sub.add_parser("bill", help="cost so far per charge type")
     p_bill.add_argument("--json", action="store_true")
     p_events = sub.add_parser("events", help="the CloudMonitor custom events reported so far")
@@ -378,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{rt.get('backend', 'records')} instances")
             print(f"credentials and endpoints: . {state_dir / ENV_FILE}")
         elif args.command == "down":
-            print("localcloud stopped" if down(state_dir, purge=args.purge) else "localcloud was not running")
+            stopped = down(state_dir, timeout=0 if args.kill else 20.0, purge=args.purge)
+            done = "localcloud killed" if args.kill else "localcloud stopped"
+            print(done if stopped else "localcloud was not running")
         elif args.command == "image":
             from . import images
             from .products.ecs_images import SYSTEM_IMAGES

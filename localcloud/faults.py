@@ -21,10 +21,13 @@ holds every connection from it (metadata, OSS, RPC; new ones and those already o
 either direction, as a dropped link does: a client that waits less than the cut times out, one that waits
 longer is answered once the link is back.
 
-A kill fault (oss) kills the instance that sent a matching request, then drops the request unanswered:
-the machine dies in the middle of, say, a checkpoint upload (`--method PUT --match
-'*/output/checkpoint-*'`) or of its mount (the mount's first listing). Requests that come from no
-instance (the host) are left alone. It strikes `--limit` times (default once).
+A kill fault (oss, meta) kills the instance that sent a matching request, then drops the request
+unanswered: the machine dies in the middle of, say, a checkpoint upload (oss, `--method PUT --match
+'*/output/checkpoint-*'`), of its mount (oss with `--new`: a new instance's first OSS request is its
+mount's) or of its boot (meta with `--new`: a new instance's first request to the metadata service, for
+its user-data or the mount's RAM credentials, comes while systemd is still starting it). `--new` strikes
+only the instances launched after the fault was added, so that the one training is left alone. Requests
+that come from no instance (the host) are left alone. It strikes `--limit` times (default once).
 
 The faults live in the state store and survive a restart of the daemon; this module owns the record.
 """
@@ -60,7 +63,9 @@ ERRORS = {
         "SlowDown": (503, "Please reduce your request rate."),
     },
 }
-TARGETS = (*ERRORS, "net")
+# Endpoints a fault can only kill through: meta, the metadata service (its paths: `/latest/api/token`).
+KILL_ONLY = ("meta",)
+TARGETS = (*ERRORS, *KILL_ONLY, "net")
 
 
 @dataclass
@@ -82,6 +87,8 @@ class Fault:
     killed: list[dict[str, Any]] = field(default_factory=list)
     instance: str | None = None  # net: the instance cut off
     address: str | None = None  # net: its private address
+    new: bool = False  # kill: only instances launched after the fault was added
+    added: float = 0.0  # virtual epoch seconds
     _random: random.Random = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -103,7 +110,7 @@ class Fault:
 
 
 def check(target: str, rate: float, code: str | None, latency: float, duration: float | None,
-          kill: bool = False, limit: int | None = None) -> str | None:
+          kill: bool = False, limit: int | None = None, new: bool = False) -> str | None:
     """What is wrong with a fault's settings (None: nothing), in words that say what is allowed."""
     if target not in TARGETS:
         return f"target {target!r} is not one of {', '.join(TARGETS)}"
@@ -115,9 +122,13 @@ def check(target: str, rate: float, code: str | None, latency: float, duration: 
         return None
     if limit is not None and limit < 1:
         return f"limit {limit} is not a positive number of strikes"
+    if new and not kill:
+        return "--new says which instances a kill strikes: give it with --kill"
+    if target in KILL_ONLY and not kill:
+        return f"a {target} fault kills the instance that sent a matching request: give --kill"
     if kill:
-        if target != "oss":
-            return "only oss faults kill (the instance that sent a matching request)"
+        if target not in ("oss", *KILL_ONLY):
+            return "only oss and meta faults kill (the instance that sent a matching request)"
         if code is not None:
             return "a kill fault answers nothing: give --kill or --code, not both"
     if not 0 <= rate <= 1:
@@ -151,8 +162,8 @@ class Faults:
     def add(self, target: str, rate: float = 0.0, code: str | None = None, latency: float = 0.0,
             match: str = "*", duration: float | None = None, seed: int | None = None, kill: bool = False,
             methods: list[str] | None = None, limit: int | None = None, instance: str | None = None,
-            address: str | None = None) -> dict[str, Any]:
-        if problem := check(target, rate, code, latency, duration, kill, limit):
+            address: str | None = None, new: bool = False) -> dict[str, Any]:
+        if problem := check(target, rate, code, latency, duration, kill, limit, new):
             raise ValueError(problem)
         if (target == "net") != bool(instance and address):
             raise ValueError("a network cut names the instance to cut off (and only a cut does)")
@@ -164,7 +175,7 @@ class Faults:
                       latency=latency, match=match or "*", until=None if duration is None else now + duration,
                       seed=random.randrange(2 ** 31) if seed is None else seed, action="kill" if kill else "error",
                       methods=[m.upper() for m in methods] if methods else None, limit=limit,
-                      instance=instance, address=address)
+                      instance=instance, address=address, new=new, added=now)
         with self._lock:
             self._faults = [*self._live(now), fault]
             self._save()
@@ -197,21 +208,27 @@ class Faults:
                 fault.injected += 1
         return fault is not None
 
+    @staticmethod
+    def _strikes(fault: Fault, origin: dict[str, Any] | None) -> bool:
+        """Whether a kill fault may strike the instance `origin` (None: the request came from the host)."""
+        return origin is not None and (not fault.new or origin.get("CreatedAt", 0) >= fault.added)
+
     def kills(self, target: str) -> bool:
         """Whether a kill fault waits on `target` (the endpoint then looks up who sent each request)."""
         return any(f.action == "kill" and f.target == target and not f.spent() for f in self._faults)
 
-    def apply(self, target: str, name: str, method: str = "", origin: str | None = None) -> str | None:
-        """Called by an endpoint for each request (`name`: `product:Action` or `bucket/key`; `origin`: the
-        instance that sent it, if one did): wait the added latency of the faults that match, then raise the
-        error of the first that strikes, or return the instance a kill fault strikes (the caller kills it)."""
+    def apply(self, target: str, name: str, method: str = "", origin: dict[str, Any] | None = None) -> str | None:
+        """Called by an endpoint for each request (`name`: `product:Action`, `bucket/key` or a metadata path;
+        `origin`: the record of the instance that sent it, if one did and a kill fault waits): wait the added
+        latency of the faults that match, then raise the error of the first that strikes, or return the id of
+        the instance a kill fault strikes (the caller kills it)."""
         if not self._faults:
             return None
         with self._lock:
             matching = [f for f in self._live(self.clock.now())
                         if f.target == target and fnmatch.fnmatchcase(name, f.match) and not f.spent()
                         and (f.methods is None or method.upper() in f.methods)
-                        and (f.action != "kill" or origin is not None)]
+                        and (f.action != "kill" or self._strikes(f, origin))]
             delay = sum(fault.latency for fault in matching)
             struck = next((f for f in matching if f.rate > 0 and f._random.random() < f.rate), None)
             for fault in matching:
@@ -219,7 +236,7 @@ class Faults:
             if struck is not None:
                 struck.injected += 1
                 if struck.action == "kill":
-                    struck.killed.append({"instance_id": origin, "time": round(time.time(), 3),
+                    struck.killed.append({"instance_id": origin["InstanceId"], "time": round(time.time(), 3),
                                           "request": f"{method.upper()} {name}"})
             if struck is not None and struck.spent():
                 self._save()
@@ -228,6 +245,6 @@ class Faults:
         if struck is None:
             return None
         if struck.action == "kill":
-            return origin
+            return origin["InstanceId"]
         status, message = ERRORS[target][struck.code]
         raise ApiError(struck.code, message, status)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from . import instances
 from .dns import IP_FREEBIND, DnsResponder
 from .metadata import METADATA_ADDRESS, MetadataService
 from .params import is_length
@@ -118,9 +119,27 @@ class MetadataHttpHandler(BaseHTTPRequestHandler):
             return
         if int(raw):
             self.rfile.read(int(raw))
+        if self._fault_kills():
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         answer = self.server.metadata.answer(self.command, self.path, headers, self.client_address[0])
         self._reply(answer.status, answer.content_type, answer.body)
+
+    def _fault_kills(self) -> bool:
+        """A kill fault on the metadata service (localcloud/faults.py) kills the instance that asked, and the
+        question goes unanswered (True)."""
+        cloud = self.server.metadata.cloud
+        if not cloud.faults.kills("meta"):
+            return False
+        machine = instances.at_address(cloud.store, self.client_address[0])
+        path = self.path.split("?", 1)[0]
+        if cloud.faults.apply("meta", path, self.command, machine) is None:
+            return False
+        instances.kill_in_request(cloud, machine, f"{self.command} {path} (metadata)")
+        self.close_connection = True
+        log.info("front door: %s %s from %s dropped: the instance %s was killed (fault)", self.command, path,
+                 self.client_address[0], machine["InstanceId"])
+        return True
 
     def _reply(self, status: int, content_type: str, text: str) -> None:
         body = text.encode()

@@ -8,6 +8,7 @@ its machine reports and carries out due spot reclaims.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from . import billing, ids
@@ -26,6 +27,7 @@ INSTANCE = Kind("instance", "InstanceId")
 RELEASED_INSTANCE = Kind("released_instance", "InstanceId")
 # Statuses of an instance that holds its capacity (a Stopped one still does).
 LIVE_STATUSES = ("Pending", "Starting", "Running", "Stopping", "Stopped")
+KILL_WAIT = 30.0  # real seconds an endpoint holds the request of an instance it killed, until it is dead
 
 
 def is_spot(instance: Instance) -> bool:
@@ -118,6 +120,17 @@ def kill(cloud: Cloud, instance_id: str, reason: str) -> None:
         return
     cloud.backend.kill(instance)
     release(cloud, instance_id, reason=reason)
+
+
+def kill_in_request(cloud: Cloud, instance: Instance, request: str, wait: float = KILL_WAIT) -> None:
+    """An injected fault kills `instance` in the middle of a request it sent: the endpoint calls this and then
+    drops the request. It returns once the machine is dead (or after `wait` real seconds): a client that
+    tried again would otherwise finish, in the instant between the kill and the death, what the kill
+    interrupted."""
+    kill(cloud, instance["InstanceId"], reason=f"killed by an injected fault during {request}")
+    deadline = time.monotonic() + wait
+    while cloud.backend.observe(instance) != "Stopped" and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 # -- queries of other modules -------------------------------------------------------------------

@@ -36,8 +36,6 @@ DRAIN_LIMIT = 1024 * 1024
 MAX_BODY = 5 * 1024 ** 3
 # How long a connection may stay silent, within a request or between two.
 IDLE_TIMEOUT = 120
-# How long a request that a kill fault struck waits for its instance to die before it is dropped.
-KILL_WAIT = 30.0
 
 
 def error_reply(err: ApiError, request_id: str, host: str, head: bool) -> Reply:
@@ -140,15 +138,10 @@ class OssHandler(BaseHTTPRequestHandler):
         if cloud.faults.kills("oss") and (address := frontdoor.origin_of(self.client_address)):
             machine = instances.at_address(cloud.store, address)
         name = f"{req.bucket or ''}/{req.key or ''}"
-        victim = cloud.faults.apply("oss", name, self.command, machine["InstanceId"] if machine else None)
+        victim = cloud.faults.apply("oss", name, self.command, machine)
         if victim is None:
             return False
-        instances.kill(cloud, victim, reason=f"killed by an injected fault during {self.command} {name}")
-        # The request stays unanswered until the machine is gone: a client that tried again would otherwise
-        # finish, in the instant between the kill and the death, what the kill interrupted.
-        deadline = time.monotonic() + KILL_WAIT
-        while cloud.backend.observe(machine) != "Stopped" and time.monotonic() < deadline:
-            time.sleep(0.1)
+        instances.kill_in_request(cloud, machine, f"{self.command} {name}")
         body.abandon()
         self.close_connection = True
         access_log.info("%s %s %s %s dropped: the instance %s was killed (fault)", self.client_address[0],

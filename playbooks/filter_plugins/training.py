@@ -46,7 +46,41 @@ RESUME_RE = AGENT.RESUME_RE
 FRESH_MARK = AGENT.FRESH_MARK
 STEP_RE = AGENT.STEP_RE
 # An interruption of chaos_actions given as a bare action name gets these settings.
-ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False, "upload_file": "optimizer.pt"}
+ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False, "upload_file": "optimizer.pt",
+                  "rate": 0.2, "seconds": 20, "match": "*"}
+# What each chaos action does: how it takes the training instance away (release: ECS DeleteInstance;
+# reclaim: localcloud's reclaim with notice; kill: a kill fault strikes it; none: it is not taken away)
+# and the faults (`localcloud fault add` arguments) it injects first. A kill fault ends the round's faults
+# when it has struck; the others when the replacement has resumed.
+CHAOS_ACTIONS = {
+    "release": ("release", "release"),
+    "reclaim": ("reclaim", "reclaim"),
+    "kill_upload": ("kill", "killed while uploading a checkpoint ({upload_file})"),
+    "kill_boot": ("release", "release, the replacement killed while booting"),
+    "kill_mount": ("release", "release, the replacement killed while mounting the bucket"),
+    "throttle_api": ("release", "release while the API throttles {rate:.0%} of the calls"),
+    "oss_errors": ("release",
+                   "release while OSS fails {rate:.0%} of the requests{on} (503 SlowDown, 500 InternalError)"),
+    "net_cut": ("none", "the training instance cut off the network for {seconds} s"),
+    "daemon_kill": ("none", "localcloud killed (SIGKILL) and started again after {seconds} s"),
+}
+
+
+def round_faults(settings: dict[str, Any]) -> list[list[str]]:
+    """The `localcloud fault add` arguments of a round's faults (net_cut's needs the instance: chaos_fault.yml)."""
+    rate = float(settings["rate"])
+    return {
+        "kill_upload": [["oss", "--kill", "--method", "PUT", "--match", f"*/checkpoint-*/{settings['upload_file']}"]],
+        # A new instance's first request to the metadata service comes while systemd boots it; its first
+        # request to OSS is its mount's.
+        "kill_boot": [["meta", "--kill", "--new"]],
+        "kill_mount": [["oss", "--kill", "--new"]],
+        "throttle_api": [["api", "--rate", f"{rate:g}", "--code", "Throttling.User"]],
+        "oss_errors": [["oss", "--rate", f"{rate / 2:g}", "--code", code, "--match", settings["match"]]
+                       for code in ("SlowDown", "InternalError")],
+    }.get(settings["action"], [])
+
+
 SPOT_BACK_CAUSE = "spot capacity back, pay-as-you-go replaced by spot"
 
 
@@ -239,6 +273,30 @@ def with_handovers(interruptions: list[dict[str, Any]], logs: dict[str, str],
              "resume_breakdown": resume_breakdown(item, logs, ledger)} for item in interruptions or []]
 
 
+def with_fault_effects(faults: list[dict[str, Any]], logs: dict[str, str]) -> list[dict[str, Any]]:
+    """chaos.yml's records of the faults that took nothing away (a network cut, localcloud's daemon killed),
+    with what each cost the instance that rode it out, from its own step times: the steps it trained while
+    the fault lasted, its first step after the fault began and after it ended (seconds after its start), and
+    the steps trained again (a trainer that restarted from a checkpoint repeats steps; 0 when it went on)."""
+    effects = []
+    for item in faults or []:
+        times = step_times((logs or {}).get(item["instance"], ""))
+        after = [(step, at) for step, at in times if at >= item["at"]]
+        after_end = [(step, at) for step, at in after if at >= item["until"]]
+        before = [step for step, at in times if at < item["at"]]
+        sequence = [step for step, _ in after]
+        repeated = sum(earlier - later + 1 for earlier, later in itertools.pairwise(before[-1:] + sequence)
+                       if later <= earlier)
+        effects.append({
+            **item,
+            "steps_during": sum(1 for _, at in after if at < item["until"]),
+            "seconds_to_first_step": round(after[0][1] - item["at"], 1) if after else None,
+            "seconds_to_first_step_after_end": round(after_end[0][1] - item["at"], 1) if after_end else None,
+            "steps_lost": repeated if after else None,
+        })
+    return effects
+
+
 def save_steps(logs: dict[str, str]) -> int | None:
     """The steps between two periodic saves: the most common distance between successive saves of one
     instance (a graceful stop saves in between)."""
@@ -256,7 +314,7 @@ def trainers_at_once(logs: dict[str, str]) -> list[list[str]]:
 
 
 def chaos_rounds(actions: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
-    """chaos_actions as the rounds chaos.yml runs, in order.
+    """chaos_actions as the rounds chaos.yml runs, in order (CHAOS_ACTIONS: what each action does).
 
     Each interruption gets its settings (ROUND_DEFAULTS filled in), its number in chaos_actions and its
     cause as the report says it; one with a spot outage is followed by a spot-back round (same number)
@@ -266,17 +324,21 @@ def chaos_rounds(actions: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
     for number, item in enumerate(actions or [], 1):
         settings = {**ROUND_DEFAULTS, **({"action": item} if isinstance(item, str) else item)}
         settings["spot_outage"] = boolean(settings["spot_outage"], strict=False)
-        cause = settings["action"]
+        settings.setdefault("kind", settings["action"])  # a name of the caller's for the round (the report keeps it)
+        interrupt, cause = CHAOS_ACTIONS.get(settings["action"], ("", settings["action"]))
+        on = "" if settings["match"] == "*" else f" on {settings['match']}"
+        cause = cause.format(**{**settings, "rate": float(settings["rate"]), "on": on})
         if settings["action"] == "reclaim":
             cause += f" (notice {settings['notice']} s)"
-        if settings["action"] == "kill_upload":
-            cause = f"killed while uploading a checkpoint ({settings['upload_file']})"
         if settings["spot_outage"]:
             cause += ", no spot capacity"
-        rounds.append({**settings, "number": number, "spot_back": False, "cause": cause})
+        faults = round_faults(settings)
+        rounds.append({**settings, "number": number, "spot_back": False, "cause": cause, "interrupt": interrupt,
+                       "faults": faults, "kills": any("--kill" in fault for fault in faults)})
         if settings["spot_outage"]:
             rounds.append({**rounds[-1], "action": "spot_back", "spot_outage": False, "spot_back": True,
-                           "cause": SPOT_BACK_CAUSE})
+                           "cause": SPOT_BACK_CAUSE, "interrupt": "spot_back", "faults": [], "kills": False,
+                           "kind": "spot_back"})
     return rounds
 
 
@@ -304,6 +366,11 @@ def chaos_summary(report: dict[str, Any]) -> list[str]:
         if milestones := (item.get("resume_breakdown") or {}).get("milestones"):
             lines.append("   the resume: " + ", ".join(f"{m['milestone'].replace('_', ' ')} +{m['seconds']} s"
                                                       for m in milestones))
+    for item in report.get("faults") or []:
+        went_on = item.get("seconds_to_first_step_after_end")
+        lines.append(f"- {item['cause']} at step {item['step_at_fault']}: {item['instance']} trained "
+                     f"{item.get('steps_during', '?')} steps meanwhile, {item.get('steps_lost', '?')} steps trained "
+                     f"again, its first step after the fault {'?' if went_on is None else went_on} s after it began")
     if "two_trainers_at_once" in report:
         pairs = report["two_trainers_at_once"]
         lines.append("Two trainers at once: " + (", ".join(" and ".join(pair) for pair in pairs) if pairs else "never"))
@@ -387,7 +454,7 @@ class FilterModule:
                 "save_interval_seconds": save_interval_seconds, "chaos_pause": chaos_pause,
                 "handover": handover, "with_handovers": with_handovers, "resume_breakdown": resume_breakdown,
                 "trainers_at_once": trainers_at_once,
-                "save_steps": save_steps,
+                "save_steps": save_steps, "with_fault_effects": with_fault_effects,
                 "replacement_instance": replacement_instance, "chaos_summary": chaos_summary,
                 "valid_checkpoint_steps": valid_checkpoint_steps, "infer_answers": infer_answers,
                 "training_progress": training_progress, "group_candidates": group_candidates,

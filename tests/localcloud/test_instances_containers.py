@@ -415,6 +415,30 @@ def test_a_kill_fault_kills_the_instance_in_the_middle_of_its_upload(cloud: Loca
         cloud.admin("fault-clear")
 
 
+def test_a_boot_kill_fault_kills_a_new_instance_in_its_boot_and_leaves_the_others(cloud: LocalCloud,
+                                                                                    net: Network) -> None:
+    """`localcloud fault add meta --kill --new`: an instance launched afterwards dies at its first request to the
+    metadata service, while systemd is still booting it (it is never seen Running); an instance that was
+    already there asks the metadata service and lives."""
+    older = _launch(cloud, net, spot_strategy="NoSpot")
+    _wait_status(cloud, older, "Running")
+    fault = cloud.admin("fault", {"target": "meta", "kill": True, "new": True})["fault"]
+    try:
+        assert _metadata(older, "meta-data/instance-id") == (200, older)
+        newer = _launch(cloud, net, spot_strategy="NoSpot")
+        _wait_status(cloud, newer, None, timeout=120)
+        (listed,) = cloud.admin("fault-list")["faults"]
+        ((killed,),) = [listed["killed"]]
+        assert (listed["id"], killed["instance_id"]) == (fault["id"], newer), listed
+        assert killed["request"].startswith("PUT /latest/api/token") or killed["request"].startswith("GET /latest/")
+        (entry,) = [e for e in cloud.admin("bill")["entries"] if e["InstanceId"] == newer]
+        assert entry.get("RunningAt") is None and entry["End"] is not None, entry
+        assert _status(cloud, older) == "Running"
+    finally:
+        cloud.admin("fault-clear")
+        cloud.client("ecs").delete_instance(m.DeleteInstanceRequest(instance_id=older, force=True))
+
+
 def test_a_network_cut_holds_the_instances_traffic_until_it_is_back(cloud: LocalCloud, net: Network) -> None:
     """`localcloud fault add net --instance ID --for 600` at a time scale of 60: ten real seconds in which the
     instance's metadata and endpoint requests get no answer (they time out); then they are answered again."""

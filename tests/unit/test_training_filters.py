@@ -56,6 +56,41 @@ def test_chaos_rounds_fill_in_the_settings_and_follow_a_spot_outage_with_spot_co
     (kill,) = training.chaos_rounds(["kill_upload"])
     assert (kill["cause"], kill["upload_file"]) == ("killed while uploading a checkpoint (optimizer.pt)",
                                                     "optimizer.pt")
+    assert (kill["interrupt"], kill["kills"]) == ("kill", True)
+    assert kill["faults"] == [["oss", "--kill", "--method", "PUT", "--match", "*/checkpoint-*/optimizer.pt"]]
+
+
+def test_chaos_rounds_say_how_each_fault_is_injected():
+    boot, mount, api, oss, cut, daemon, unknown = training.chaos_rounds(
+        ["kill_boot", "kill_mount", "throttle_api", {"action": "oss_errors", "rate": 0.3}, "net_cut",
+         {"action": "daemon_kill", "seconds": 5}, "reboot"])
+    assert [(r["interrupt"], r["kills"]) for r in (boot, mount, api, oss, cut, daemon)] == [
+        ("release", True), ("release", True), ("release", False), ("release", False), ("none", False),
+        ("none", False)]
+    assert boot["faults"] == [["meta", "--kill", "--new"]] and mount["faults"] == [["oss", "--kill", "--new"]]
+    assert api["faults"] == [["api", "--rate", "0.2", "--code", "Throttling.User"]]
+    assert oss["faults"] == [["oss", "--rate", "0.15", "--code", "SlowDown", "--match", "*"],
+                             ["oss", "--rate", "0.15", "--code", "InternalError", "--match", "*"]]
+    (output,) = training.chaos_rounds([{"action": "oss_errors", "match": "*/output/*"}])
+    assert output["cause"] == ("release while OSS fails 20% of the requests on */output/* (503 SlowDown, "
+                               "500 InternalError)")
+    assert oss["cause"] == "release while OSS fails 30% of the requests (503 SlowDown, 500 InternalError)"
+    assert (cut["cause"], cut["faults"]) == ("the training instance cut off the network for 20 s", [])
+    assert daemon["cause"] == "localcloud killed (SIGKILL) and started again after 5 s"
+    assert unknown["interrupt"] == ""  # chaos.yml refuses it before anything happens
+
+
+def test_a_fault_that_takes_nothing_away_is_measured_from_the_trainers_own_steps():
+    log = "\n".join(json.dumps({"event": "step", "step": step, "time": at})
+                     for step, at in [(5, 100.0), (6, 101.0), (7, 104.0), (8, 131.0), (9, 132.0)])
+    (cut,) = training.with_fault_effects([{"instance": "i-1", "at": 102.0, "until": 130.0}], {"i-1": log})
+    assert (cut["steps_during"], cut["seconds_to_first_step"], cut["seconds_to_first_step_after_end"],
+            cut["steps_lost"]) == (1, 2.0, 29.0, 0)
+    restarted = log + "\n" + json.dumps({"event": "step", "step": 7, "time": 140.0})
+    (again,) = training.with_fault_effects([{"instance": "i-1", "at": 102.0, "until": 130.0}], {"i-1": restarted})
+    assert again["steps_lost"] == 3  # 9, then 7: steps 7, 8 and 9 trained again
+    (unseen,) = training.with_fault_effects([{"instance": "i-2", "at": 102.0, "until": 130.0}], {"i-1": log})
+    assert unseen["seconds_to_first_step"] is None and unseen["steps_lost"] is None
 
 
 def test_the_playbooks_read_the_agents_log_and_marker_names():
