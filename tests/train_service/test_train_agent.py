@@ -192,6 +192,29 @@ def test_swift_sft_starts_without_the_launchers_extra_python(agent: ModuleType, 
     assert running and all(f"running: {launcher[0]} {launcher[1]} " in line for line in running), running
 
 
+def test_a_dataset_directory_with_one_data_file_is_passed_as_that_file(agent: ModuleType, tmp_path: Path) -> None:
+    """datasets walks a directory for a dozen file patterns (2-4 s per dataset on the s3fs mount at every start):
+    a directory whose only data file is its train data is given to ms-swift as that file."""
+    def directory(name: str, *files: str) -> str:
+        for file in files:
+            (tmp_path / name / file).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name / file).write_text("x")
+        return str(tmp_path / name)
+
+    one = directory("alpaca", "train.csv", "README.md", ".gitattributes")
+    assert agent.dataset_file(f"{one}#500") == f"{one}/train.csv#500"
+    assert agent.dataset_file(one) == f"{one}/train.csv"
+    for kept in (directory("two", "a.jsonl", "b.jsonl"), directory("nested", "train.csv", "more/extra.csv"),
+                 directory("split", "test.csv"), str(tmp_path / "missing"), directory("none", "README.md")):
+        assert agent.dataset_file(f"{kept}#10") == f"{kept}#10"
+    assert agent.dataset_file("AI-ModelScope/alpaca-gpt4-data-zh#500") == "AI-ModelScope/alpaca-gpt4-data-zh#500"
+    cognition = directory("self-cognition", "self_cognition.jsonl")
+    config = config_for(agent, tmp_path / "output", arguments={"model": "m", "dataset": [f"{one}#5", f"{cognition}#5"]})
+    command = agent.swift_command(config, 4, None, gpu=True)
+    assert command[command.index("--dataset") + 1:command.index("--dataset") + 3] == [
+        f"{one}/train.csv#5", f"{cognition}/self_cognition.jsonl#5"]
+
+
 def test_without_a_gpu_the_cpu_dtype_replaces_bf16(agent: ModuleType, tmp_path: Path) -> None:
     config = config_for(agent, tmp_path, arguments={"torch_dtype": "bfloat16"})
     command = agent.swift_command(config, 4, None, gpu=False)
