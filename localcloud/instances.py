@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import billing, ids
@@ -107,7 +108,8 @@ def release(cloud: Cloud, instance_id: str, reason: str = "released") -> None:
         RELEASED_INSTANCE.save(cloud.store, {
             "InstanceId": instance_id, "Reason": reason, "ReleasedAt": cloud.clock.now(),
             "ScalingGroupId": instance.get("ScalingGroupId", ""), "ZoneId": instance["ZoneId"],
-            "SpotStrategy": instance["SpotStrategy"],
+            "SpotStrategy": instance["SpotStrategy"], "VSwitchId": instance.get("VSwitchId", ""),
+            "PrivateIpAddress": instance.get("PrivateIpAddress", ""),
         })
     log.info("released %s (%s)", instance_id, reason)
 
@@ -153,6 +155,24 @@ def in_security_group(store: Store, group_id: str) -> list[Instance]:
 def using_image(store: Store, image_id: str) -> list[Instance]:
     """The instances launched from an image."""
     return INSTANCE.all(store, lambda i: i["ImageId"] == image_id)
+
+
+def choose_addresses(store: Store, free: Iterable[str], count: int) -> list[str]:
+    """`count` of the `free` private addresses (in their order), those no instance has had first, then those
+    released longest ago. A released instance's machine takes a while to go (a container is removed after its
+    record), and what it still sends must not pass for a new instance's: an address is handed out again only
+    when the subnet has no fresh one left, as a DHCP server does."""
+    released = {r["PrivateIpAddress"]: r["ReleasedAt"] for r in RELEASED_INSTANCE.all(store)
+                if r.get("PrivateIpAddress")}
+    fresh, reused = [], []
+    for address in free:
+        if address not in released:
+            fresh.append(address)
+            if len(fresh) == count:
+                return fresh
+        else:
+            reused.append(address)
+    return fresh + sorted(reused, key=released.__getitem__)[:count - len(fresh)]
 
 
 def at_address(store: Store, private_ip: str) -> Instance | None:

@@ -221,18 +221,16 @@ def on_demand_target(group: Doc, desired: int, config: Doc) -> int:
 
 
 def _free_address(cloud: Cloud, vswitch: Doc) -> str:
-    """The first free private address of a vSwitch (ECS keeps the first three and the last)."""
+    """A free private address of a vSwitch (ECS keeps the first three and the last): the first that no
+    instance has had, or else the one released longest ago."""
     cidr = vswitch.get("CidrBlock")
     if not cidr:
         return ""
     used = {i.get("PrivateIpAddress") for i in instances.in_vswitch(cloud.store, vswitch["VSwitchId"])}
     subnet = ipaddress.ip_network(cidr, strict=False)
-    for offset, address in enumerate(subnet.hosts()):
-        if offset < 2 or address == subnet.broadcast_address - 1:
-            continue
-        if str(address) not in used:
-            return str(address)
-    return ""
+    free = (str(address) for offset, address in enumerate(subnet.hosts())
+            if offset >= 2 and address != subnet.broadcast_address - 1 and str(address) not in used)
+    return next(iter(instances.choose_addresses(cloud.store, free, 1)), "")
 
 
 def launch_spec(cloud: Cloud, group: Doc, config: Doc, placement: Placement) -> Doc:

@@ -183,8 +183,7 @@ def private_addresses(cloud: Cloud, placement: Placement, count: int, wanted: st
             raise ApiError("InvalidPrivateIpAddress.Duplicated", f"{wanted} is already used in "
                            f"{placement.vswitch_id}.")
         return [wanted]
-    free = _free_hosts(network, used)
-    found = [address for _, address in zip(range(count), free, strict=False)]
+    found = instances.choose_addresses(cloud.store, _free_hosts(network, used), count)
     if len(found) < count:
         raise ApiError("InvalidVSwitchId.IpNotEnough", f"The vSwitch {placement.vswitch_id} ({placement.cidr}) "
                        f"has {len(found)} free addresses; {count} are needed.")

@@ -76,6 +76,17 @@ def test_private_ips_come_from_the_vswitch_and_differ(localcloud: Any, net: Netw
     assert not any(describe_one(localcloud, i).public_ip_address.ip_address for i in ids)
 
 
+def test_a_released_instances_address_is_not_handed_out_again_while_fresh_ones_remain(localcloud: Any,
+                                                                                      net: Network) -> None:
+    """A released machine can still be sending (a container goes after its record): what it sends must not pass
+    for a new instance's, so a new instance gets an address no instance has had."""
+    (first,) = run(localcloud, net)
+    address = describe_one(localcloud, first).vpc_attributes.private_ip_address.ip_address[0]
+    localcloud.client("ecs").delete_instance(m.DeleteInstanceRequest(instance_id=first, force=True))
+    (second,) = run(localcloud, net)
+    assert describe_one(localcloud, second).vpc_attributes.private_ip_address.ip_address[0] != address
+
+
 def test_the_status_moves_from_pending_to_running(localcloud: Any, net: Network) -> None:
     (instance_id,) = run(localcloud, net)
     assert describe_one(localcloud, instance_id).status in ("Pending", "Starting", "Running")

@@ -35,15 +35,16 @@ def test_the_table_counts_per_kind_what_the_reports_say():
         "faults": [{"kind": "cut", "steps_lost": 0, "seconds_to_first_step": 1.0,
                     "seconds_to_first_step_after_end": 16.0}]}
     trainings = [{"training": 1, "actions": actions, "report": report, "complete": True, "adapter": adapter,
+                  "chaos_rc": 0,
                   "left_behind": {}, "faults_left": []}]
     table = {row["kind"]: row for row in matrix.rows(trainings, adapter)}
     release = table["release"]
-    assert (release["injected"], release["survived"], release["completed"], release["identical"],
+    assert (release["planned"], release["injected"], release["completed"], release["identical"],
             release["invalid_resumes"], release["steps_lost"], release["seconds_to_first_step"]) == (
         2, 2, 1, 1, 1, [2, 3], [20.0, 24.0])
     assert table[matrix.SPOT_BACK]["seconds_to_first_step"] == [40.0]
     assert table["cut"]["seconds_to_first_step"] == [16.0]  # from the fault to the first step after its end
-    assert all(row["left_behind"] == [] for row in table.values())
+    assert all(row["left_behind"] == [] and row["chaos_passed"] == 1 for row in table.values())
     other = {"w": ("F32", [1], b"\0\0\0\1")}
     assert matrix.rows(trainings, other)[0]["identical"] == 0
     left = [{**trainings[0], "left_behind": {"buckets": ["b"]}}]
@@ -51,12 +52,13 @@ def test_the_table_counts_per_kind_what_the_reports_say():
 
 
 def test_the_table_of_an_earlier_run_prints_one_line_per_kind(tmp_path: Path):
-    table = [{"kind": "release", "injected": 5, "survived": 5, "trainings": 2, "completed": 2, "identical": 2,
+    table = [{"kind": "release", "planned": 5, "injected": 5, "trainings": 2, "chaos_passed": 1, "completed": 2,
+              "identical": 2,
               "invalid_resumes": 0, "steps_lost": [1, 3], "seconds_to_first_step": [19.5, 22.0], "left_behind": []}]
     path = tmp_path / "matrix.json"
     path.write_text(json.dumps({"table": table}))
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "fault_matrix.py"), "--table", str(path)],
                          capture_output=True, text=True, check=True)
     line = next(line for line in run.stdout.splitlines() if line.startswith("release"))
-    assert line.split() == ["release", "5", "2", "2", "2", "0", "2", "/", "3", "20.75", "/", "22", "nothing"]
-    assert "5 faults injected" in run.stdout
+    assert line.split() == ["release", "5", "2", "1", "2", "2", "0", "2", "/", "3", "20.75", "/", "22", "nothing"]
+    assert "5 faults injected and recorded, of 5 planned" in run.stdout
