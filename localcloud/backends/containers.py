@@ -372,8 +372,10 @@ class ContainersBackend(InstanceBackend):
             failed = machine.failed
         state = self._container_states().get(instance_id)
         if state is None:
-            if failed is None and instance["Status"] == "Pending":
-                # The daemon stopped before it made the container: make it now.
+            # The daemon stopped before it made the container: make it now. Not for a record already released
+            # (an endpoint waiting for the death of an instance it killed while Pending asks about it).
+            if failed is None and instance["Status"] == "Pending" and \
+                    instances.INSTANCE.find(self.cloud.store, instance_id) is not None:
                 self.create(instance)
                 return "Pending"
             return "Stopped"
