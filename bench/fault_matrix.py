@@ -117,9 +117,8 @@ def rows(trainings: list[dict[str, Any]], reference: dict[str, Any] | None) -> l
         identical = (training.get("adapter") is not None and reference is not None
                      and training["adapter"] == reference)
         records = [*(report.get("interruptions") or []), *(report.get("faults") or [])]
-        kinds = [a["kind"] for a in training.get("actions", [])]
-        if any(a.get("spot_outage") for a in training.get("actions", [])):
-            kinds += [SPOT_BACK] * sum(1 for a in training["actions"] if a.get("spot_outage"))
+        actions = training.get("actions", [])
+        kinds = [a["kind"] for a in actions] + [SPOT_BACK for a in actions if a.get("spot_outage")]
         for kind in dict.fromkeys(kinds):
             row = table.setdefault(kind, {"kind": kind, "planned": 0, "injected": 0, "trainings": 0, "chaos_passed": 0,
                                           "completed": 0, "identical": 0, "invalid_resumes": 0, "steps_lost": [],

@@ -108,8 +108,7 @@ def release(cloud: Cloud, instance_id: str, reason: str = "released") -> None:
         RELEASED_INSTANCE.save(cloud.store, {
             "InstanceId": instance_id, "Reason": reason, "ReleasedAt": cloud.clock.now(),
             "ScalingGroupId": instance.get("ScalingGroupId", ""), "ZoneId": instance["ZoneId"],
-            "SpotStrategy": instance["SpotStrategy"], "VSwitchId": instance.get("VSwitchId", ""),
-            "PrivateIpAddress": instance.get("PrivateIpAddress", ""),
+            "SpotStrategy": instance["SpotStrategy"], "PrivateIpAddress": instance.get("PrivateIpAddress", ""),
         })
     log.info("released %s (%s)", instance_id, reason)
 
