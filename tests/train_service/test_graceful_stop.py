@@ -160,8 +160,9 @@ def assert_stopped_gracefully(agent: ModuleType, filters: ModuleType, output: Pa
     newest = saved_step(output)
     assert SAVE_STEPS + 2 <= newest < TOTAL_STEPS
     assert steps_in(output, filters)[-1] == newest, "steps were trained after the last save"
-    # The trap: ms-swift writes its end-of-training line after a graceful stop too.
-    assert "last_model_checkpoint" in agent.last_line(output / "logging.jsonl")
+    # The trainer exited at the stop's save (train_agent_stop): no end-of-training line, which ms-swift
+    # would write after a graceful stop too.
+    assert "last_model_checkpoint" not in agent.last_line(output / "logging.jsonl")
     assert agent.completion(output) is None
     assert not (output / agent.COMPLETE_MARKER).exists()
     assert (output / f"checkpoint-{newest}" / agent.MANIFEST_NAME).is_file()
@@ -169,6 +170,7 @@ def assert_stopped_gracefully(agent: ModuleType, filters: ModuleType, output: Pa
     assert not agent.SWIFT_STOP_FILE.exists()
     text = (log or output.parent / "train-service-log" / "train.log").read_text()
     assert f"{agent.STOPPED_MARK} on {reason}: {output / f'checkpoint-{newest}'} is valid" in text
+    assert f"train-agent-stop: saved step {newest} as asked; the trainer exits" in text
     return newest
 
 
@@ -349,14 +351,14 @@ def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
 def test_a_warm_start_loads_the_handover_plugin_and_resumes_only_on_the_go(agent: ModuleType, tmp_path: Path) -> None:
     config = agent.Config(output_dir=tmp_path, arguments={"callbacks": "early_stop"})
     command = agent.swift_command(config, 4, None, gpu=True, warm=True)
-    assert command[command.index("--callbacks") + 1:command.index("--callbacks") + 5] == [
-        "early_stop", "graceful_exit", "train_agent_clock", "train_agent_handover"]
+    assert command[command.index("--callbacks") + 1:command.index("--callbacks") + 6] == [
+        "early_stop", "graceful_exit", "train_agent_clock", "train_agent_stop", "train_agent_handover"]
     assert command[command.index("--external_plugins") + 1] == str(FILES / "train_callbacks.py")
     assert "--resume_from_checkpoint" not in command
     # A cold start has the trainer's clock, not the wait.
     cold = agent.swift_command(config, 4, None, gpu=True)
-    assert cold[cold.index("--callbacks") + 1:cold.index("--callbacks") + 4] == [
-        "early_stop", "graceful_exit", "train_agent_clock"]
+    assert cold[cold.index("--callbacks") + 1:cold.index("--callbacks") + 5] == [
+        "early_stop", "graceful_exit", "train_agent_clock", "train_agent_stop"]
     assert "train_agent_handover" not in cold
     assert cold[cold.index("--external_plugins") + 1] == str(FILES / "train_callbacks.py")
 
@@ -366,6 +368,7 @@ def test_the_agent_reads_the_lines_its_plugin_prints(agent: ModuleType, tmp_path
     plugin = (FILES / "train_callbacks.py").read_text()
     assert f'READY_MARK = "{agent.READY_MARK}' in plugin
     assert 'CLOCK_MARK = "train-agent-clock:"' in plugin
+    assert f'STOP_FILE = "{agent.SWIFT_STOP_FILE}"' in plugin
     events = agent.EventLog(tmp_path / "events" / "i-1.jsonl", 0)
     events.watch("train-agent-clock: step 7 at 1764598800.125\n")
     events.watch("train-agent-clock: save 9 at 1764598801.5\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -232,3 +233,37 @@ def test_the_agents_calls_ride_out_a_busy_cloud_and_say_when_they_give_up(cloud_
         localcloud.admin("fault-clear")
     # What is not transient is not retried: another instance's lease is a 409, at once.
     assert lease_for(cloud_client, localcloud, bucket, "i-other").try_acquire()[0] is False
+
+
+class ScriptedLease:
+    """A lease whose answers are scripted: who holds it, tick by tick, then this instance."""
+
+    def __init__(self, answers: list[tuple[bool, str]]) -> None:
+        self.answers, self.looks, self.announced, self.withdrawn = list(answers), [], 0, 0
+        self.holder = "i-waiting"
+
+    def try_acquire(self) -> tuple[bool, str]:
+        self.looks.append(time.monotonic())
+        return self.answers.pop(0)
+
+    def announce(self) -> None:
+        self.announced += 1
+
+    def withdraw(self) -> None:
+        self.withdrawn += 1
+
+
+def test_a_waiting_agent_names_each_holder_once_and_looks_fast_once_loaded(agent, caplog, tmp_path) -> None:
+    ages = [(False, f"i-old holds the lease (heartbeat {age}s ago)") for age in (0, 1, 0, 1)]
+    lease = ScriptedLease([*ages, (False, "i-other holds the lease (heartbeat 0s ago)"), (True, "created the lease")])
+    loaded = threading.Event()
+    loaded.set()  # the trainer waits, loaded: the agent announces itself and looks every HANDOVER_POLL
+    stop = agent.GracefulStop(agent.EventLog(tmp_path / "events.jsonl", 0))
+    with caplog.at_level("INFO", logger="train-agent"):
+        assert agent.hold_lease(lease, stop, poll=5.0, loaded=loaded)
+    waits = [r.getMessage() for r in caplog.records if r.getMessage().startswith(agent.LEASE_WAIT_MARK)]
+    assert waits == [f"{agent.LEASE_WAIT_MARK}: i-old holds the lease (heartbeat 0s ago)",
+                     f"{agent.LEASE_WAIT_MARK}: i-other holds the lease (heartbeat 0s ago)"]
+    assert lease.announced == 1 and lease.withdrawn == 0  # the caller takes it back once its trainer has the go
+    gaps = [later - earlier for earlier, later in itertools.pairwise(lease.looks)]
+    assert max(gaps) < 1.0, gaps  # not the 5 s `poll` of a wait whose trainer has not loaded

@@ -229,9 +229,10 @@ def test_the_recipe_runs_the_same_swift_command_line_as_before(tmp_path: Path):
     config = workload_config(tmp_path, "recipe")
     # What the agent adds since: no check of the model against the ModelScope hub (instances cannot reach
     # it); for ms-swift 4 the callback that saves and stops on a graceful stop, and its plugin's clock (the
-    # trainer's step and save times).
+    # trainer's step and save times) and exit at that stop's save.
     assert command_line(config, tmp_path) == [*RECIPE_COMMAND, "--check_model", "False",
                                               "--callbacks", "graceful_exit", "train_agent_clock",
+                                              "train_agent_stop",
                                               "--external_plugins", str(AGENT.CALLBACKS_PLUGIN)]
     ms_swift_3 = command_line(config, tmp_path, major=3)
     assert "--tuner_type" not in ms_swift_3

@@ -92,8 +92,12 @@ STOPPED_MARK = "stopped gracefully"
 LEASE_MARK = "holding the training lease"
 LEASE_WAIT_MARK = "waiting for the training lease"
 SCALE_IN_MARK = "Removing:Wait"
-# How often a waiting agent looks at the lease (a GET): the handover takes at most this long.
+HEARTBEAT_AGE = re.compile(r" \(heartbeat \d+s ago\)")  # in Lease.try_acquire's reasons
+# How often a waiting agent looks at the lease (a GET).
 LEASE_POLL = 1.0
+# At a handover, each side's look (a GET) is on the critical path twice: the holder looks for a loaded
+# successor, which then looks for the lease given back; both while training stands still or waits.
+HANDOVER_POLL = 0.2
 # ms-swift 4's graceful_exit callback (swift/utils/shutdown_manager.py) stops at the end of a step, after
 # a save, when this file exists; a signal would reach only the `swift` launcher, not its trainer child.
 SWIFT_STOP_FILE = Path("/tmp/stop")
@@ -580,7 +584,7 @@ class GracefulStop:
             if time.monotonic() >= deadline:
                 LOG.warning("no successor loaded within %gs: handing over now", self.handover_wait)
                 break
-            self.requested.wait(LEASE_POLL)
+            self.requested.wait(HANDOVER_POLL)
         with self._lock:
             self._waiting = False
         self.request(reason)
@@ -863,9 +867,9 @@ def hold_lease(lease: Lease, stop: GracefulStop, poll: float, alive: Callable[[]
             if held:
                 LOG.info("%s (%s): %s", LEASE_MARK, lease.holder, why)
                 return True
-            if why != said:
+            if HEARTBEAT_AGE.sub("", why) != said:  # once per holder, not at each tick of its heartbeat's age
                 LOG.info("%s: %s", LEASE_WAIT_MARK, why)
-                said = why
+                said = HEARTBEAT_AGE.sub("", why)
             if loaded is not None and loaded.is_set() and (
                     announced is None or time.monotonic() - announced >= announce_every):
                 try:
@@ -875,7 +879,7 @@ def hold_lease(lease: Lease, stop: GracefulStop, poll: float, alive: Callable[[]
                     announced = time.monotonic()
                 except (CloudError, OSError) as exc:
                     LOG.warning("cannot announce this instance as the successor (%s); retrying", exc)
-            stop.requested.wait(poll)
+            stop.requested.wait(HANDOVER_POLL if announced is not None else poll)
         return False
     finally:
         if announced is not None and not held:
@@ -1055,7 +1059,8 @@ def swift_command(config: Config, major: int, resume_from: Path | None, gpu: boo
         # graceful_exit saves and stops at the end of a step when the agent asks (GracefulStop).
         callbacks = arguments.get("callbacks") or []
         callbacks = [callbacks] if isinstance(callbacks, str) else list(callbacks)
-        wanted = ["graceful_exit", "train_agent_clock", *(["train_agent_handover"] if warm else [])]
+        wanted = ["graceful_exit", "train_agent_clock", "train_agent_stop",
+                  *(["train_agent_handover"] if warm else [])]
         arguments["callbacks"] = callbacks + [name for name in wanted if name not in callbacks]
         plugins = arguments.get("external_plugins") or []
         plugins = [plugins] if isinstance(plugins, str) else list(plugins)

@@ -1,4 +1,4 @@
-"""The training agent's ms-swift 4 plugin (`--external_plugins`): two trainer callbacks.
+"""The training agent's ms-swift 4 plugin (`--external_plugins`): three trainer callbacks.
 
 - `train_agent_clock`: prints a line with the trainer's own time at the end of every step and after
   every save (`train-agent-clock: step 7 at 1764598800.123`). The agent copies them into its event
@@ -11,6 +11,12 @@
   named by TRAIN_AGENT_GO_FILE: `{"resume_from": "<checkpoint>" | null}`. It then sets
   `resume_from_checkpoint`, which ms-swift reads when training begins
   (`SwiftSft._get_resume_checkpoint`), and training resumes at once.
+- `train_agent_stop`: when the trainer ends at the save the agent asked for (ms-swift's stop file, read
+  by `graceful_exit`) before its last step, the process exits there. What ms-swift does after a
+  training ends (its loss plots, the summary line of logging.jsonl, the interpreter's teardown) is for
+  a training that is over; here the next trainer waits for this one to be gone before it takes over, and
+  that took 2-5 s of each handover. Listed after the reporting callbacks, so TensorBoard's writer is
+  closed by then; a training that reaches its last step ends as ms-swift ends it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from swift.callbacks.mapping import callbacks_map
 GO_FILE_ENV = "TRAIN_AGENT_GO_FILE"
 READY_MARK = "train-agent-handover: loaded, waiting for the agent's go"
 CLOCK_MARK = "train-agent-clock:"
+STOP_MARK = "train-agent-stop:"
+# ms-swift's ShutdownManager's default stop file (swift/utils/shutdown_manager.py), which the agent writes.
+STOP_FILE = "/tmp/stop"
 
 
 class Clock(TrainerCallback):
@@ -53,5 +62,14 @@ class WaitForGo(TrainerCallback):
         return control
 
 
+class ExitAtStop(TrainerCallback):
+    def on_train_end(self, args, state, control, **kwargs):
+        if os.path.exists(STOP_FILE) and state.max_steps and state.global_step < state.max_steps:
+            print(f"{STOP_MARK} saved step {state.global_step} as asked; the trainer exits", flush=True)
+            os._exit(0)
+        return control
+
+
 callbacks_map["train_agent_clock"] = Clock
+callbacks_map["train_agent_stop"] = ExitAtStop
 callbacks_map["train_agent_handover"] = WaitForGo
