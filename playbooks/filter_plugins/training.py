@@ -353,6 +353,8 @@ def chaos_summary(report: dict[str, Any]) -> list[str]:
     training = report["training"]
     state = "complete" if training["complete"] else f"at step {training['step']}/{training['max_steps']}"
     lines = [f"Training {state}; newest checkpoint checkpoint-{training['newest_checkpoint']}."]
+    if report.get("failed"):
+        lines.insert(0, f"chaos.yml failed ({report['failed']}); what happened until then:")
     for number, item in enumerate(report["interruptions"], 1):
         lost = "?" if item["steps_lost"] is None else item["steps_lost"]
         gap = item.get("training_gap_seconds")

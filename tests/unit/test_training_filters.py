@@ -142,6 +142,11 @@ def test_the_chaos_report_gives_each_handovers_gap_and_whether_two_trainers_ran_
     assert "1 steps lost, training gap 3.5 s, first resumed step 40.0 s after the interruption" in lines[1]
     assert lines[2].endswith("after the interruption") and "the two trained at once" in lines[2]
     assert "Two trainers at once: i-b and i-c" in lines
+    # A run that failed (a round's check, the wait for the end) says so first, then what happened until then.
+    failed = training.chaos_summary({**report, "failed": "Check the resume on the replacement: no step after 900 s"})
+    assert failed[0] == ("chaos.yml failed (Check the resume on the replacement: no step after 900 s); "
+                         "what happened until then:")
+    assert failed[1:] == lines
 
 
 def test_the_resume_breakdown_places_each_milestone_from_the_components_own_clocks():
