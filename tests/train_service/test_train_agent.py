@@ -74,6 +74,24 @@ def test_logging_jsonl_alone_marks_completion_as_in_the_recipe(agent: ModuleType
     assert agent.completion(output_copy) is None
 
 
+def test_a_long_trainings_end_line_marks_completion_however_long_it_is(agent: ModuleType, output_copy: Path) -> None:
+    """ms-swift's end line carries the whole log history: 100 KB at 600 steps, more than the tail the agent
+    first reads. A real run of the tiny model's end line, its history made that of 4000 steps."""
+    (output_copy / "train_agent_complete.json").unlink()
+    lines = (output_copy / "logging.jsonl").read_text().splitlines()
+    summary = json.loads(lines[-1])
+    summary["log_history"] = summary["log_history"] * (4000 // max(1, len(summary["log_history"])))
+    long_line = json.dumps(summary)
+    assert len(long_line) > 4 * 65536
+    (output_copy / "logging.jsonl").write_text("\n".join([*lines[:-1], long_line]) + "\n\n")
+    assert agent.last_line(output_copy / "logging.jsonl") == long_line
+    assert "last_model_checkpoint" in agent.completion(output_copy)
+    only = output_copy / "only-line.jsonl"  # a file of one line: read back to its start
+    only.write_text(long_line)
+    assert agent.last_line(only) == long_line
+    assert agent.last_line(output_copy / "absent.jsonl") == ""
+
+
 def test_the_newest_checkpoint_is_chosen_by_global_step_not_by_mtime(agent: ModuleType, output_copy: Path) -> None:
     drop_completion(output_copy)
     os.utime(output_copy / f"checkpoint-{SAVE_STEPS}", (time.time() + 3600, time.time() + 3600))
