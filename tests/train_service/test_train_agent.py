@@ -92,6 +92,27 @@ def test_a_long_trainings_end_line_marks_completion_however_long_it_is(agent: Mo
     assert agent.last_line(output_copy / "absent.jsonl") == ""
 
 
+def test_a_stopped_trainers_last_manifest_scan_writes_only_the_checkpoint_resumed_from(agent: ModuleType,
+                                                                                      output_copy: Path) -> None:
+    """At a handover the next trainer waits for the last scan: it writes the newest checkpoint's manifest (the
+    one resumed from) and leaves the others to the next trainer's writer; at the end of training, all."""
+    drop_completion(output_copy)
+    for manifest in output_copy.glob(f"checkpoint-*/{agent.MANIFEST_NAME}"):
+        manifest.unlink()
+    writer = agent.ManifestWriter(output_copy, interval=3600)
+    writer.start()
+    writer.stop(newest_only=True)
+    assert sorted(p.parent.name for p in output_copy.glob(f"checkpoint-*/{agent.MANIFEST_NAME}")) == [
+        f"checkpoint-{TOTAL_STEPS}"]
+    assert agent.check_checkpoint(output_copy / f"checkpoint-{TOTAL_STEPS}", TOTAL_STEPS,
+                                  agent.Config(output_dir=output_copy, require_manifest=True)) is None
+    everything = agent.ManifestWriter(output_copy, interval=3600)
+    everything.start()
+    everything.stop()
+    assert len(list(output_copy.glob(f"checkpoint-*/{agent.MANIFEST_NAME}"))) == len(
+        list(output_copy.glob("checkpoint-*")))
+
+
 def test_the_newest_checkpoint_is_chosen_by_global_step_not_by_mtime(agent: ModuleType, output_copy: Path) -> None:
     drop_completion(output_copy)
     os.utime(output_copy / f"checkpoint-{SAVE_STEPS}", (time.time() + 3600, time.time() + 3600))

@@ -474,10 +474,13 @@ class ManifestWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, newest_only: bool = False) -> None:
+        """A last scan once the trainer is gone. `newest_only`: the checkpoint the next trainer resumes from,
+        when it waits for this one (each manifest reads the whole checkpoint back through the mount; the
+        next trainer's writer does the others)."""
         self._stop.set()
         self._thread.join()
-        self.scan(final=True)
+        self.scan(final=True, newest_only=newest_only)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -486,8 +489,11 @@ class ManifestWriter:
             except OSError as exc:
                 LOG.warning("manifest scan: %s", exc)
 
-    def scan(self, final: bool = False) -> None:
-        for step, directory in checkpoints(self.output_dir):
+    def scan(self, final: bool = False, newest_only: bool = False) -> None:
+        found = checkpoints(self.output_dir)
+        for step, directory in found[:1] if newest_only else found:
+            if self._stop.is_set() and not final:
+                return  # stop() scans at once
             if (directory / MANIFEST_NAME).exists():
                 continue
             try:
@@ -1160,6 +1166,7 @@ def stop_requests(config: Config, metadata: Metadata, instance: Instance | None,
         scale_in.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        stop.events.poll()  # the handover's events on the bucket before the group releases the instance
         scale_in.complete()
 
 
@@ -1528,7 +1535,7 @@ def train(config: Config, swift: Swift, lease: Lease | None, stop: GracefulStop)
         stop.successor = None
         if keeper is not None:
             keeper.stop()
-        manifests.stop()
+        manifests.stop(newest_only=stop.reason is not None)
     if keeper is not None and keeper.lost:
         LOG.error("%s; the instance that holds the training lease trains now", stop.reason)
         return 0
