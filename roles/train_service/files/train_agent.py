@@ -1166,7 +1166,8 @@ def stop_requests(config: Config, metadata: Metadata, instance: Instance | None,
         scale_in.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        stop.events.poll()  # the handover's events on the bucket before the group releases the instance
+        if scale_in.seen:  # the handover's events on the bucket before the group releases the instance
+            stop.events.poll()
         scale_in.complete()
 
 
