@@ -880,9 +880,10 @@ def hold_lease(lease: Lease, stop: GracefulStop, poll: float, alive: Callable[[]
             if held:
                 LOG.info("%s (%s): %s", LEASE_MARK, lease.holder, why)
                 return True
-            if HEARTBEAT_AGE.sub("", why) != said:  # once per holder, not at each tick of its heartbeat's age
+            holder_said = HEARTBEAT_AGE.sub("", why)  # once per holder, not at each tick of its heartbeat's age
+            if holder_said != said:
                 LOG.info("%s: %s", LEASE_WAIT_MARK, why)
-                said = HEARTBEAT_AGE.sub("", why)
+                said = holder_said
             if loaded is not None and loaded.is_set() and (
                     announced is None or time.monotonic() - announced >= announce_every):
                 try:
