@@ -8,7 +8,8 @@ DOCUMENTATION = """
     description:
       - A line per play and a line per task that changed something (per item in a loop); the messages
         of C(debug) tasks; tasks that only looked and found everything in place, and skipped ones, print
-        nothing. The progress lines of C(spotfirst.finetune.wait_until) come as they happen.
+        nothing. The progress of C(spotfirst.finetune.wait_until) comes as it happens (on a terminal one
+        line redrawn in place per wait, elsewhere a line each time it changes).
       - Failures, unreachable hosts, warnings and the recap are printed as the default callback prints
         them, with the task's banner.
       - C(ANSIBLE_STDOUT_CALLBACK=spotfirst.finetune.brief ansible-playbook site.yml); C(make demo) uses it.
