@@ -26,7 +26,7 @@ from alibabacloud_vpc20160428.client import Client as VpcClient
 
 from localcloud import cli
 from localcloud.backends.containers import podman_usable
-from localcloud.products.ecs_images import SYSTEM_IMAGES
+from localcloud.images import SYSTEM_IMAGES
 
 REGION = "cn-hangzhou"
 TIMEOUT = 300.0

@@ -157,14 +157,14 @@ def choose_backend(asked: str | None, saved: str | None) -> str:
 
 
 def ensure_base_image() -> None:
-    from . import images
-    if images.exists():
+    from .backends import podman_image
+    if podman_image.exists():
         return
     print("localcloud: building the Debian 12 base image of instances with debootstrap (once per machine, "
           "a few minutes)...", file=sys.stderr)
     try:
-        images.build()
-    except images.ImageError as err:
+        podman_image.build()
+    except podman_image.ImageError as err:
         raise CliError(str(err)) from None
 
 
@@ -217,7 +217,8 @@ def purge_instances(state_dir: Path) -> list[str]:
     if shutil.which("podman") is None or os.geteuid() != 0:
         return []
     from .backends.containers import purge
-    return purge(state_dir)
+    from .frontdoor import remove_metadata_redirect
+    return purge(state_dir, remove_metadata_redirect)
 
 
 def down(state_dir: Path, timeout: float = 20.0, purge: bool = False) -> bool:
@@ -401,11 +402,11 @@ def main(argv: list[str] | None = None) -> int:
             done = "localcloud killed" if args.kill else "localcloud stopped"
             print(done if stopped else "localcloud was not running")
         elif args.command == "image":
-            from . import images
-            from .products.ecs_images import SYSTEM_IMAGES
+            from .backends import podman_image
+            from .images import SYSTEM_IMAGES
             try:
-                name = images.build(force=args.force)
-            except images.ImageError as err:
+                name = podman_image.build(force=args.force)
+            except podman_image.ImageError as err:
                 raise CliError(str(err)) from None
             print(f"{name}: Debian 12 (bookworm), the system image {SYSTEM_IMAGES[0]['ImageId']}")
         elif args.command == "status":

@@ -1,9 +1,10 @@
-"""The cloud: state, clock, market, instance backend and the registry of API actions.
+"""The cloud: state, clock, market and instance backend, and the engine that runs background work.
 
-Product modules (`localcloud.products.*`) register their actions with `@action(...)`; the RPC
-server dispatches on (API version, action name). Background work (instance lifecycle, spot
-reclaims, the Auto Scaling engine) runs in `Cloud.tick`, called by the daemon's engine thread;
-every step of it reads and writes the store, so a restarted daemon resumes where it stopped.
+Product modules (`localcloud.products.*`) register their actions and background work in
+`localcloud.registry`, which this module imports them to fill; the RPC server dispatches on
+(API version, action name) through it. Background work (instance lifecycle, spot reclaims, the
+Auto Scaling engine) runs in `Cloud.tick`, called by the daemon's engine thread; every step of it
+reads and writes the store, so a restarted daemon resumes where it stopped.
 
 Every kind of record in the store has one owner, which the other modules go through (the kind's
 name appears nowhere else; tests/localcloud/test_record_owners.py holds the rule):
@@ -12,8 +13,8 @@ name appears nowhere else; tests/localcloud/test_record_owners.py holds the rule
   scaling_groups  scaling_group, scaling_configuration, scaling_activity
   lifecycle_hooks lifecycle_hook (LifecycleHookId), lifecycle_action (LifecycleActionToken)
   identities      access_key, sts_credential (AccessKeyId), ram_role (lower(RoleName)),
-                  ram_policy (lower("PolicyType:PolicyName"))
-  products.ecs_images  image (ImageId; the public system images are registered at start)
+                  ram_policy (lower("PolicyType:PolicyName")); credentials issues the STS ones
+  images          image (ImageId; the public system images are registered at start)
   market          spot_market (zone/type), spot_price_history (zone/type/time)
   billing         ledger (InstanceId)
   custom_events   custom_event (Id)
@@ -25,87 +26,31 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-from . import identities, ids, instances
-from .auth import Authenticator, Principal
+from . import (
+    identities,
+    ids,
+    images,
+    instances,
+    products,  # noqa: F401 - fills the registry with every product's actions and tickers
+    registry,
+)
+from .auth import Authenticator
 from .backends import InstanceBackend, make_backend
 from .clock import Clock
-from .config import Settings
+from .config import InstanceTypeSpec, Settings
 from .faults import Faults
 from .market import Market
-from .params import Params
 from .store import Store, private_dir
 
 log = logging.getLogger("localcloud")
-
-# API version -> product code used in RAM actions (`ecs:RunInstances`).
-PRODUCTS = {
-    "2014-05-26": "ecs",
-    "2022-02-22": "ess",
-    "2015-05-01": "ram",
-    "2016-04-28": "vpc",
-    "2015-04-01": "sts",
-    "2019-01-01": "cms",
-}
-
-
-@dataclass
-class Request:
-    action: str
-    product: str
-    params: Params
-    principal: Principal
-    request_id: str
-    region: str
-
-
-Handler = Callable[["Cloud", Request], dict[str, Any]]
-# The resource an action is authorized on (relative to `acs:<product>:<region>:<account>:`, e.g.
-# `scalinggroup/asg-1`), from the request's parameters; None for every resource (`*`).
-Locator = Callable[["Cloud", Params], "str | None"]
-_ACTIONS: dict[tuple[str, str], Handler] = {}
-_LOCATORS: dict[tuple[str, str], Locator] = {}
-_TICKERS: list[Callable[[Cloud], None]] = []
-
-
-def action(product: str, name: str, resource: Locator | None = None) -> Callable[[Handler], Handler]:
-    """Register `fn` as the handler of `product`'s action `name` (e.g. `@action("ecs", "RunInstances")`).
-
-    `resource` names the resource RAM authorizes the call on; without it, every resource (`*`).
-    """
-    def register(fn: Handler) -> Handler:
-        _ACTIONS[(product, name)] = fn
-        if resource is not None:
-            _LOCATORS[(product, name)] = resource
-        return fn
-    return register
-
-
-def ticker(fn: Callable[[Cloud], None]) -> Callable[[Cloud], None]:
-    """Register background work run on every engine tick (e.g. the Auto Scaling engine)."""
-    _TICKERS.append(fn)
-    return fn
-
-
-def find_action(product: str, name: str) -> Handler | None:
-    return _ACTIONS.get((product, name))
-
-
-def resource_of(cloud: Cloud, product: str, name: str, params: Params) -> str:
-    """The relative resource an action's call is authorized on (`*` when the action names none)."""
-    locate = _LOCATORS.get((product, name))
-    return (locate(cloud, params) if locate else None) or "*"
 
 
 class Cloud:
     def __init__(self, state_dir: Path, settings: Settings | None = None,
                  backend: InstanceBackend | None = None) -> None:
-        from . import products  # noqa: F401 - registers every product's actions
-
         self.state_dir = private_dir(state_dir)
         self.store = Store(self.state_dir / "state.db")
         self.settings = self._load_settings(settings)
@@ -126,8 +71,7 @@ class Cloud:
         # lifecycle action) rather than at its next round.
         self.wakeup = threading.Event()
         self._bootstrap_account()
-        from .products.ecs_images import ensure_system_images
-        ensure_system_images(self)
+        images.ensure_system_images(self.store, self.clock.now())
 
     def _load_settings(self, given: Settings | None) -> Settings:
         """Settings are fixed at the first start of a state dir; later starts may change the time scale."""
@@ -135,7 +79,6 @@ class Cloud:
         if stored is None:
             settings = given or Settings()
         else:
-            from .config import InstanceTypeSpec
             stored["instance_types"] = [InstanceTypeSpec(**t) for t in stored["instance_types"]]
             settings = Settings(**stored)
             if given is not None:
@@ -145,7 +88,6 @@ class Cloud:
                     # Instances made by one backend mean nothing to another: the first choice stays.
                     log.warning("this state directory runs %s instances; ignoring the request for %s",
                                 settings.backend, given.backend)
-        from dataclasses import asdict
         self.store.kv_put("settings", asdict(settings))
         return settings
 
@@ -172,7 +114,7 @@ class Cloud:
         """One round of background work; safe to call from one thread at a time."""
         with self._tick_lock:
             instances.sync(self)
-            for fn in _TICKERS:
+            for fn in registry.tickers():
                 try:
                     fn(self)
                 except Exception:

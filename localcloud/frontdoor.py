@@ -221,7 +221,7 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["iptables", "-w", "-t", "nat", *args], capture_output=True, text=True, timeout=60)
 
 
-def remove_metadata_redirect(cidr: str, gateway: str) -> None:
+def remove_metadata_redirect(gateway: str, cidr: str) -> None:
     """Delete the DNAT rule of an instance network (every copy: a killed daemon may have left one)."""
     while _iptables("-C", *_dnat_rule(cidr, gateway)).returncode == 0:
         if _iptables("-D", *_dnat_rule(cidr, gateway)).returncode != 0:
@@ -265,7 +265,7 @@ class NetworkServices:
         if served is None:
             return
         _, door, dns = served
-        remove_metadata_redirect(cidr, gateway)
+        remove_metadata_redirect(gateway, cidr)
         door.shutdown()
         door.server_close()
         dns.close()

@@ -1,15 +1,17 @@
 """The records of identities: access keys, STS credentials, RAM roles and RAM policies.
 
 This module owns the `access_key`, `sts_credential`, `ram_role` and `ram_policy` records: the
-authenticator, the RAM and STS APIs and the products that name a role read and write them
-through it. Keys and credentials are keyed by AccessKeyId, roles by lower(RoleName) and policies
-by lower("PolicyType:PolicyName"), as RAM's names are case-insensitive.
+authenticator, the RAM and STS APIs, localcloud.credentials (which issues the STS credentials) and
+the products that name a role read and write them through it. Keys and credentials are keyed by
+AccessKeyId, roles by lower(RoleName) and policies by lower("PolicyType:PolicyName"), as RAM's
+names are case-insensitive.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .errors import ApiError
 from .store import Kind, Store
 
 Doc = dict[str, Any]
@@ -28,6 +30,14 @@ def policy_key(policy_type: str, name: str) -> str:
 def role(store: Store, name: str) -> Doc | None:
     """The RAM role `name` (any case), or None."""
     return store.get(RAM_ROLE, name.lower())
+
+
+def existing_role(store: Store, name: str) -> Doc:
+    """The RAM role `name` (any case); the API error EntityNotExist.Role when there is none."""
+    found = role(store, name)
+    if found is None:
+        raise ApiError("EntityNotExist.Role", f"The role does not exist: {name}.", 404)
+    return found
 
 
 def roles(store: Store) -> list[Doc]:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import instances, network
+from . import credentials, instances, network
 from .clock import iso_seconds
 
 if TYPE_CHECKING:
@@ -160,8 +160,6 @@ class MetadataService:
         return Answer(200, json.dumps(body, indent=2), "application/json")
 
     def _role_credentials(self, instance_id: str, role: str) -> dict[str, Any]:
-        from .products.sts import issue_role_credentials
-
         now = time.time()
         with self._lock:
             record = self._credentials.get((instance_id, role))
@@ -169,7 +167,7 @@ class MetadataService:
                 left = record["ExpirationEpoch"] - now
                 if left > (record["ExpirationEpoch"] - record["IssuedEpoch"]) * ROLE_REFRESH_FRACTION:
                     return record
-            record = issue_role_credentials(self.cloud, role, instance_id, ROLE_CREDENTIAL_SECONDS)
+            record = credentials.issue_role_credentials(self.cloud.store, role, instance_id, ROLE_CREDENTIAL_SECONDS)
             self._credentials[(instance_id, role)] = record
             return record
 

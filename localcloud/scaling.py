@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import ids, instances, lifecycle_hooks, network, scaling_groups
 from .clock import iso_minutes
-from .cloud import ticker
 from .errors import ApiError
+from .registry import ticker
 
 if TYPE_CHECKING:
     from .cloud import Cloud

@@ -19,9 +19,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import admin, ids
 from .auth import same_secret
-from .cloud import PRODUCTS, Cloud, Request, find_action, resource_of
+from .cloud import Cloud
 from .errors import ApiError
 from .params import Params, is_length
+from .registry import PRODUCTS, Request, find_action, resource_of
 
 log = logging.getLogger("localcloud.api")
 access_log = logging.getLogger("localcloud.access")

@@ -57,11 +57,11 @@ def require_podman() -> None:
 @pytest.fixture(scope="session")
 def base_image() -> str:
     require_podman()
-    from localcloud import images
+    from localcloud.backends import podman_image
 
     try:
-        return images.build()
-    except images.ImageError as exc:
+        return podman_image.build()
+    except podman_image.ImageError as exc:
         pytest.skip(f"the localcloud base image cannot be built: {exc}")
 
 

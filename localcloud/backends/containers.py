@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .. import images, instances, network
-from ..products import ecs_images
+from . import podman_image
 from .base import Instance, InstanceBackend
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def pip_setup(state_dir: Path) -> list[str]:
     lines = ["[global]"]
     for key, value in settings.items():
         if key == "cert":
-            # The image trusts the host's bundle (see localcloud.images); point pip at the image's own.
+            # The image trusts the host's bundle (see podman_image); point pip at the image's own.
             value = HOST_CA_BUNDLE
         elif key in ("find-links", "extra-index-url", "index-url", "constraint"):
             for location in value.split():
@@ -277,10 +277,9 @@ class ContainersBackend(InstanceBackend):
                     return
 
     def _image_for(self, image_id: str) -> str:
-        image = ecs_images.IMAGE.find(self.cloud.store, image_id) or {}
-        if image.get("ImageOwnerAlias", "system") == "system":
-            return images.build()
-        return custom_image_name(image_id)
+        if images.is_custom(self.cloud.store, image_id):
+            return custom_image_name(image_id)
+        return podman_image.build()
 
     def _do_create(self, instance: Instance) -> None:
         instance_id = instance["InstanceId"]
@@ -444,7 +443,7 @@ class ContainersBackend(InstanceBackend):
             capture = self._captures.get(image["ImageId"])
         if capture is None:
             # Started before a daemon restart: the image is there or the capture was lost.
-            if images.exists(custom_image_name(image["ImageId"])):
+            if podman_image.exists(custom_image_name(image["ImageId"])):
                 return 100
             raise PodmanError(f"the capture of {image['ImageId']} was interrupted; create the image again")
         if capture.error:
@@ -463,8 +462,12 @@ class ContainersBackend(InstanceBackend):
         threading.Thread(target=remove, name=f"rmi-{image['ImageId']}", daemon=True).start()
 
 
-def purge(state_dir: Path) -> list[str]:
-    """Remove every container, network and custom image of the localcloud at `state_dir`."""
+def purge(state_dir: Path, on_network_gone: NetworkHook) -> list[str]:
+    """Remove every container, network and custom image of the localcloud at `state_dir`.
+
+    `on_network_gone(gateway, cidr)` is called for each network before it goes, to undo what the
+    daemon set up for it on the host (the metadata redirect of localcloud.frontdoor).
+    """
     label = f"label={STATE_LABEL}={state_dir}"
     removed = []
     containers = podman("ps", "-a", "-q", "--filter", label, check=False).stdout.split()
@@ -473,12 +476,10 @@ def purge(state_dir: Path) -> list[str]:
         removed.append(f"{len(containers)} container(s)")
     networks = podman("network", "ls", "-q", "--filter", label, check=False).stdout.split()
     if networks:
-        from ..frontdoor import remove_metadata_redirect
-
         for network in networks:
             info = json.loads(podman("network", "inspect", network, check=False).stdout or "[]")
             for subnet in (s["subnet"] for net in info for s in net.get("subnets", [])):
-                remove_metadata_redirect(subnet, gateway_of(subnet))
+                on_network_gone(gateway_of(subnet), subnet)
         podman("network", "rm", "-f", *networks, check=False)
         removed.append(f"{len(networks)} network(s)")
     image_ids = podman("images", "-q", "--filter", label, check=False).stdout.split()

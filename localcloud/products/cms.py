@@ -13,11 +13,14 @@ from __future__ import annotations
 import datetime
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import custom_events
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid
+from ..registry import Request, action
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 MAX_EVENTS = 50
 DEFAULT_PAGE_SIZE = 50

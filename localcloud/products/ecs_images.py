@@ -1,60 +1,40 @@
-"""ECS: images. This module owns the `image` records (keyed by ImageId).
+"""ECS: the image API (CreateImage, DescribeImages, DeleteImage, ModifyImageAttribute).
 
-A public system image is registered when a cloud starts (`ensure_system_images`); custom images
-come from CreateImage, which asks the instance backend to capture the instance and moves the image
-from Creating to Available as the backend reports progress (a ticker).
+The `image` records belong to localcloud.images, which also registers the public system images.
+Custom images come from CreateImage, which asks the instance backend to capture the instance and
+moves the image from Creating to Available as the backend reports progress (a ticker).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import ids, instances, scaling_groups
+from .. import ids, images, instances, scaling_groups
 from ..clock import iso_seconds
-from ..cloud import Cloud, Request, action, ticker
 from ..errors import ApiError, invalid, missing
-from ..store import Kind
+from ..registry import Request, action, ticker
 from .ecs_common import Record, dry_run, matches_tags, page, render_tags, tags_param
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 log = logging.getLogger("localcloud.ecs.images")
 
-IMAGE = Kind("image", "ImageId")
-
-SYSTEM_IMAGES: list[Record] = [{
-    "ImageId": "debian_12_x64_20G_alibase_localcloud.vhd",
-    "ImageName": "debian_12_x64_20G_alibase_localcloud.vhd",
-    "Description": "Debian 12 (bookworm) 64-bit, the localcloud base image",
-    "OSName": "Debian 12 64 bit", "OSNameEn": "Debian 12 64 bit", "OSType": "linux",
-    "Platform": "Debian", "Architecture": "x86_64", "Size": 20, "ImageFamily": "acs:debian_12_x64",
-    "ImageVersion": "12",
-}]
 IMAGE_STATUSES = ("Creating", "Waiting", "Available", "UnAvailable", "CreateFailed", "Deprecated")
-
-
-def ensure_system_images(cloud: Cloud) -> None:
-    """Register the public system images once per state directory (safe to call at every start)."""
-    with cloud.store.transaction():
-        for spec in SYSTEM_IMAGES:
-            if IMAGE.find(cloud.store, spec["ImageId"]) is None:
-                IMAGE.save(cloud.store, {
-                    **spec, "ImageOwnerAlias": "system", "ImageOwnerId": 0, "IsPublic": True,
-                    "Status": "Available", "Progress": "100%", "CreationTime": iso_seconds(cloud.clock.now()),
-                    "SourceInstanceId": "", "Tags": [],
-                })
 
 
 def get_image(cloud: Cloud, image_id: str | None) -> Record:
     if not image_id:
         raise missing("ImageId")
-    image = IMAGE.find(cloud.store, image_id)
+    image = images.IMAGE.find(cloud.store, image_id)
     if image is None:
         raise ApiError("InvalidImageId.NotFound", f"The specified ImageId {image_id} does not exist.", 404)
     return image
 
 
 def _name_taken(cloud: Cloud, name: str) -> bool:
-    return bool(IMAGE.all(cloud.store, lambda i: i["ImageOwnerAlias"] == "self" and i["ImageName"] == name))
+    return bool(images.IMAGE.all(cloud.store, lambda i: i["ImageOwnerAlias"] == "self" and i["ImageName"] == name))
 
 
 def _check_image_name(cloud: Cloud, name: str) -> None:
@@ -86,7 +66,7 @@ def create_image(cloud: Cloud, req: Request) -> dict:
         _check_image_name(cloud, name)
     tags = tags_param(p)
     dry_run(p)
-    source = IMAGE.find(cloud.store, instance["ImageId"]) or {}
+    source = images.IMAGE.find(cloud.store, instance["ImageId"]) or {}
     image: Record = {
         "ImageId": image_id, "ImageName": name or image_id, "Description": p.str("Description", ""),
         "ImageOwnerAlias": "self", "ImageOwnerId": int(cloud.account_uid), "IsPublic": False,
@@ -98,7 +78,7 @@ def create_image(cloud: Cloud, req: Request) -> dict:
         "ImageFamily": p.str("ImageFamily", ""), "ImageVersion": p.str("ImageVersion", ""),
         "SourceInstanceId": instance_id, "SourceImageId": instance["ImageId"], "Tags": tags,
     }
-    IMAGE.save(cloud.store, image)
+    images.IMAGE.save(cloud.store, image)
     cloud.backend.create_image(instance, image)
     return {"ImageId": image_id}
 
@@ -106,16 +86,16 @@ def create_image(cloud: Cloud, req: Request) -> dict:
 @ticker
 def advance_image_captures(cloud: Cloud) -> None:
     """Move Creating images along as the backend captures them."""
-    for image in IMAGE.all(cloud.store, lambda i: i["Status"] == "Creating"):
+    for image in images.IMAGE.all(cloud.store, lambda i: i["Status"] == "Creating"):
         try:
             done = max(0, min(100, int(cloud.backend.image_progress(image))))
         except Exception:
             log.exception("capturing image %s failed", image["ImageId"])
-            IMAGE.update(cloud.store, image["ImageId"], Status="CreateFailed")
+            images.IMAGE.update(cloud.store, image["ImageId"], Status="CreateFailed")
             continue
         status = "Available" if done >= 100 else "Creating"
         if f"{done}%" != image["Progress"] or status != image["Status"]:
-            IMAGE.update(cloud.store, image["ImageId"], Progress=f"{done}%", Status=status)
+            images.IMAGE.update(cloud.store, image["ImageId"], Progress=f"{done}%", Status=status)
 
 
 def _split(value: str | None) -> list[str]:
@@ -167,9 +147,9 @@ def describe_images(cloud: Cloud, req: Request) -> dict:
     for status in statuses:
         if status not in IMAGE_STATUSES:
             raise invalid("Status", f"Valid values: {', '.join(IMAGE_STATUSES)}.")
-    images = [i for i in IMAGE.all(cloud.store)
+    wanted = [i for i in images.IMAGE.all(cloud.store)
               if _wanted(i, _split(p.str("ImageId")), statuses, owner, p.str("ImageName"), p.tags("Tag"))]
-    chunk, paging = page(p, images, default_size=10, max_size=100)
+    chunk, paging = page(p, wanted, default_size=10, max_size=100)
     return {"RegionId": cloud.settings.region, **paging, "Images": {"Image": [_render_image(cloud, i) for i in chunk]}}
 
 
@@ -195,7 +175,7 @@ def delete_image(cloud: Cloud, req: Request) -> dict:
         raise ApiError("ImageUsingByInstance", f"The specified image {image_id} has been used to create "
                        "instances. Query them with DescribeInstances, or pass Force=true.", 403)
     dry_run(p)
-    IMAGE.delete(cloud.store, image_id)
+    images.IMAGE.delete(cloud.store, image_id)
     cloud.backend.delete_image(image)
     return {}
 
@@ -219,5 +199,5 @@ def modify_image_attribute(cloud: Cloud, req: Request) -> dict:
     if status and image["Status"] in ("Available", "Deprecated"):
         image["Status"] = status
     dry_run(p)
-    IMAGE.save(cloud.store, image)
+    images.IMAGE.save(cloud.store, image)
     return {}

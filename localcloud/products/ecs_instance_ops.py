@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import instances
 from ..backends import InstanceBackend
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid
 from ..params import Params
+from ..registry import Request, action
 from .ecs_common import Record, dry_run, id_list, incorrect_status
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 # Released only with Force: a machine that may still be doing work.
 NEEDS_FORCE = ("Pending", "Starting", "Running", "Stopping")

@@ -4,15 +4,14 @@ security groups and images.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import instances, network
-from ..cloud import Cloud, Request, action
+from .. import images, instances, network
 from ..errors import ApiError, invalid, missing
 from ..params import Params
+from ..registry import Request, action
 from ..store import Kind
 from .ecs_common import Record, id_list, incorrect_status, merge_tags, page_numbered, page_tokened, tags_param
-from .ecs_images import IMAGE
 from .ecs_instances import (
     check_ecs_role,
     check_names,
@@ -22,8 +21,11 @@ from .ecs_instances import (
     hash_password,
 )
 
+if TYPE_CHECKING:
+    from ..cloud import Cloud
+
 # TagResources' ResourceType -> the kind of record it names.
-TAGGABLE = {"instance": instances.INSTANCE, "securitygroup": network.SECURITY_GROUP, "image": IMAGE}
+TAGGABLE = {"instance": instances.INSTANCE, "securitygroup": network.SECURITY_GROUP, "image": images.IMAGE}
 
 
 @action("ecs", "ModifyInstanceAttribute")

@@ -4,15 +4,17 @@ in the shape of the SDK's response models. Secrets (PasswordHash, UserData) are 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import instances
+from .. import images, instances
 from ..clock import iso_minutes
-from ..cloud import Cloud, Request, action
 from ..params import Params
-from . import ecs_images
+from ..registry import Request, action
 from .ecs_common import Record, dry_run, id_list, matches_name, matches_tags, page, page_numbered, render_tags
 from .ecs_market import family, gpu_spec, type_spec
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 INSTANCE_STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
 # Pay-as-you-go instances never expire; ECS shows this date for them.
@@ -27,7 +29,7 @@ def _hardware(cloud: Cloud, instance: Record) -> dict[str, Any]:
 
 
 def _os(cloud: Cloud, instance: Record) -> dict[str, Any]:
-    image = ecs_images.IMAGE.find(cloud.store, instance["ImageId"]) or {}
+    image = images.IMAGE.find(cloud.store, instance["ImageId"]) or {}
     return {"OSName": image.get("OSName", ""), "OSNameEn": image.get("OSNameEn", ""),
             "OSType": image.get("OSType", "linux")}
 

@@ -15,16 +15,19 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import identities, instances, network
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid
 from ..params import Params
+from ..registry import Request, action
 from .ecs_common import Record, dry_run, tags_param
 from .ecs_images import get_image
 from .ecs_market import DISK_CATEGORIES, DISK_MAX_GIB, DISK_MIN_GIB, SPOT_STRATEGIES
 from .ecs_security_groups import get_group
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 MAX_AMOUNT = 100
 USER_DATA_MAX_BYTES = 32 * 1024

@@ -6,14 +6,17 @@ Stock comes from the spot market (`cloud.market`); pay-as-you-go capacity is unl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import instances
 from ..clock import iso_seconds, parse_iso
-from ..cloud import Cloud, Request, action, ticker
 from ..config import InstanceTypeSpec
 from ..errors import ApiError, invalid
+from ..registry import Request, action, ticker
 from .ecs_common import page_tokened
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 SPOT_STRATEGIES = ("NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo")
 DISK_CATEGORIES = ("cloud_essd", "cloud_ssd", "cloud_efficiency", "cloud_auto", "cloud_essd_entry")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ..cloud import Cloud, Request, action
+from typing import TYPE_CHECKING
+
+from ..registry import Request, action
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 
 @action("ecs", "DescribeRegions")

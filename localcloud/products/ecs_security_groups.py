@@ -7,14 +7,17 @@ recorded, not enforced: instances on localcloud are not firewalled.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import ids, instances, network
 from ..clock import iso_seconds
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
 from ..params import Params
+from ..registry import Request, action
 from .ecs_common import Record, dry_run, id_list, matches_tags, page, render_tags, tags_param
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPV6", "GRE", "ALL")
 # Fields that make two rules the same rule (a second Authorize with them changes nothing).

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from .. import lifecycle_hooks, scaling, scaling_groups
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid
+from ..registry import Request, action
 from .ess_common import Doc, get_group, named_group, page
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 ACTIVITY_STATUSES = ("Successful", "Warning", "Failed", "InProgress", "Rejected")
 

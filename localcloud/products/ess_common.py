@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import instances, lifecycle_hooks, scaling, scaling_groups
-from ..cloud import Cloud, Request
 from ..errors import ApiError
 from ..params import Params
+from ..registry import Request
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 Doc = dict[str, Any]
 

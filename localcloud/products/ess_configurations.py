@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import TYPE_CHECKING
 
-from .. import identities, ids, network, scaling_groups
+from .. import identities, ids, images, network, scaling_groups
 from ..clock import iso_minutes
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
-from . import ecs_images
+from ..registry import Request, action
 from .ess_common import Doc, get_configuration, get_group, nested_params, page
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 SPOT_STRATEGIES = ("NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo")
 DISK_CATEGORIES = ("cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry")
@@ -21,7 +24,7 @@ USER_DATA_LIMIT = 32 * 1024
 
 
 def _image(cloud: Cloud, image_id: str) -> None:
-    image = ecs_images.IMAGE.find(cloud.store, image_id)
+    image = images.IMAGE.find(cloud.store, image_id)
     if image is None or image.get("Status", "Available") != "Available":
         raise ApiError("InvalidImageId.NotFound", f"The specified image {image_id} does not exist or is not "
                        "Available.", 404)

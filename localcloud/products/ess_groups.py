@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from .. import ids, network, scaling, scaling_groups
 from ..clock import iso_minutes
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid, missing
+from ..registry import Request, action
 from .ess_common import Doc, capacities, get_configuration, get_group, named_group, nested_params, page
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 MULTI_AZ_POLICIES = ("PRIORITY", "COST_OPTIMIZED", "BALANCE", "COMPOSABLE")
 REMOVAL_POLICIES = ("OldestInstance", "NewestInstance", "OldestScalingConfiguration", "CustomPolicy")

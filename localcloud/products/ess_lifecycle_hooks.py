@@ -10,12 +10,16 @@ with DescribeScalingActivities (InProgress) and DescribeLifecycleActions.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from .. import ids, lifecycle_hooks, scaling_groups
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError, invalid
 from ..params import Params
+from ..registry import Request, action
 from .ess_common import Doc, get_group, group_resource, page
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 TRANSITIONS = (lifecycle_hooks.SCALE_OUT, lifecycle_hooks.SCALE_IN)
 DEFAULT_RESULTS = (lifecycle_hooks.CONTINUE, lifecycle_hooks.ABANDON)

@@ -1,6 +1,6 @@
 """RAM 2015-05-01: roles, policies (with versions) and the attachments between them.
 
-Records (see localcloud.cloud): `ram_role` keyed lower(RoleName), `ram_policy` keyed
+Records (owned by localcloud.identities): `ram_role` keyed lower(RoleName), `ram_policy` keyed
 lower(f"{PolicyType}:{PolicyName}") with the default version's document parsed under "Document",
 which is what authorization (localcloud.auth) reads. RAM names are case-insensitive, as on Alibaba.
 """
@@ -11,13 +11,16 @@ import json
 import re
 import secrets
 import string
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import identities, policy
 from ..clock import iso_seconds
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError
 from ..params import Params
+from ..registry import Request, action
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 POLICY_TYPES = ("System", "Custom")
 MAX_POLICY_VERSIONS = 5
@@ -109,13 +112,6 @@ def _page(items: list[dict], key: str, params: Params) -> tuple[list[dict], dict
 
 
 # -- roles -----------------------------------------------------------------------------------
-def get_role(cloud: Cloud, role_name: str) -> dict[str, Any]:
-    role = identities.role(cloud.store, role_name)
-    if role is None:
-        raise ApiError("EntityNotExist.Role", f"The role does not exist: {role_name}.", 404)
-    return role
-
-
 def _role_view(role: dict[str, Any], *, with_document: bool = True) -> dict[str, Any]:
     view = {k: role[k] for k in ("RoleId", "RoleName", "Arn", "Description", "MaxSessionDuration",
                                  "CreateDate", "UpdateDate")}
@@ -150,7 +146,7 @@ def create_role(cloud: Cloud, req: Request) -> dict:
 
 @action("ram", "GetRole")
 def get_role_action(cloud: Cloud, req: Request) -> dict:
-    return {"Role": _role_view(get_role(cloud, _role_name(req.params)))}
+    return {"Role": _role_view(identities.existing_role(cloud.store, _role_name(req.params)))}
 
 
 @action("ram", "ListRoles")
@@ -163,7 +159,7 @@ def list_roles(cloud: Cloud, req: Request) -> dict:
 @action("ram", "UpdateRole")
 def update_role(cloud: Cloud, req: Request) -> dict:
     p = req.params
-    role = get_role(cloud, _role_name(p))
+    role = identities.existing_role(cloud.store, _role_name(p))
     document = p.str("NewAssumeRolePolicyDocument")
     if document is not None:
         role["AssumeRolePolicyDocument"] = _trust_document(document)
@@ -180,7 +176,7 @@ def update_role(cloud: Cloud, req: Request) -> dict:
 
 @action("ram", "DeleteRole")
 def delete_role(cloud: Cloud, req: Request) -> dict:
-    role = get_role(cloud, _role_name(req.params))
+    role = identities.existing_role(cloud.store, _role_name(req.params))
     if role["AttachedPolicies"]:
         raise ApiError("DeleteConflict.Role.Policy",
                        f"The role {role['RoleName']} cannot be deleted while policies are attached to it; "
@@ -377,7 +373,7 @@ def delete_policy_version(cloud: Cloud, req: Request) -> dict:
 
 # -- attachments -----------------------------------------------------------------------------
 def _attachment_target(cloud: Cloud, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
-    role = get_role(cloud, _role_name(params))
+    role = identities.existing_role(cloud.store, _role_name(params))
     return role, get_policy(cloud, _policy_type(params), _policy_name(params))
 
 
@@ -413,7 +409,7 @@ def detach_policy_from_role(cloud: Cloud, req: Request) -> dict:
 
 @action("ram", "ListPoliciesForRole")
 def list_policies_for_role(cloud: Cloud, req: Request) -> dict:
-    role = get_role(cloud, _role_name(req.params))
+    role = identities.existing_role(cloud.store, _role_name(req.params))
     found = []
     for attachment in role["AttachedPolicies"]:
         pol = identities.policy(cloud.store, attachment["PolicyType"], attachment["PolicyName"])

@@ -1,80 +1,26 @@
 """STS 2015-04-01: temporary credentials for RAM roles (AssumeRole) and GetCallerIdentity.
 
-Credentials are `identities.STS_CREDENTIAL` records, keyed by their AccessKeyId, with the fields
-localcloud.auth reads (AccessKeySecret, SecurityToken, ExpirationEpoch, RoleName, RoleSessionName)
-and, when AssumeRole was given one, the session policy under "Policy". Expiry is on real wall time,
-not the virtual clock: the SDKs and ossfs holding the credentials judge them by their own clocks.
+This module judges who may assume a role; localcloud.credentials issues the credentials.
 """
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import identities, ids, policy
+from .. import credentials, identities, policy
 from ..auth import Principal
-from ..clock import iso_seconds
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError
+from ..registry import Request, action
 from . import ram
 
+if TYPE_CHECKING:
+    from ..cloud import Cloud
+
 MIN_DURATION_SECONDS = 900
-# Expired credentials are kept this long so that their use is answered "expired", not "not found".
-EXPIRED_RETENTION_SECONDS = 24 * 3600
 
 _ROLE_ARN = re.compile(r"^acs:ram::(\d+):role/([A-Za-z0-9.\-]{1,64})$", re.IGNORECASE)
 _SESSION_NAME = re.compile(r"^[A-Za-z0-9.@\-_]{2,64}$")
-
-
-def _security_token() -> str:
-    # Alibaba's tokens are long opaque base64 strings starting with "CAIS".
-    return "CAIS" + base64.b64encode(secrets.token_bytes(240)).decode()
-
-
-def _purge_expired(cloud: Cloud, now: float) -> None:
-    cutoff = now - EXPIRED_RETENTION_SECONDS
-    for cred in identities.STS_CREDENTIAL.all(cloud.store, lambda c: c["ExpirationEpoch"] < cutoff):
-        identities.STS_CREDENTIAL.delete(cloud.store, cred["AccessKeyId"])
-
-
-def _issue(cloud: Cloud, role: dict[str, Any], session_name: str, duration_seconds: int,
-           session_policy: dict | None) -> dict[str, Any]:
-    now = time.time()
-    expires = now + duration_seconds
-    record: dict[str, Any] = {
-        "AccessKeyId": ids.access_key_id("STS."),
-        "AccessKeySecret": ids.secret(44),
-        "SecurityToken": _security_token(),
-        "Expiration": iso_seconds(expires),
-        "ExpirationEpoch": expires,
-        "IssuedEpoch": now,
-        "RoleName": role["RoleName"],
-        "RoleId": role["RoleId"],
-        "RoleArn": role["Arn"],
-        "RoleSessionName": session_name,
-    }
-    if session_policy is not None:
-        record["Policy"] = session_policy
-    with cloud.store.transaction():
-        _purge_expired(cloud, now)
-        identities.STS_CREDENTIAL.save(cloud.store, record)
-    return record
-
-
-def issue_role_credentials(cloud: Cloud, role_name: str, session_name: str,
-                           duration_seconds: int = 3600) -> dict:
-    """Temporary credentials for `role_name`, as a service trusted by the role would get them.
-
-    No trust-policy check: the caller (the instance metadata service, tests) acts for the cloud.
-    Returns the Credentials fields (AccessKeyId, AccessKeySecret, SecurityToken, Expiration) and the
-    rest of the stored record (ExpirationEpoch, RoleName, RoleSessionName, ...).
-    """
-    with cloud.store.transaction():
-        role = ram.get_role(cloud, role_name)
-        return _issue(cloud, role, session_name, duration_seconds, None)
 
 
 def _credentials_view(record: dict[str, Any]) -> dict[str, str]:
@@ -147,7 +93,7 @@ def assume_role(cloud: Cloud, req: Request) -> dict:
         raise ApiError("NoPermission",
                        f"You are not authorized to assume this role: {role['Arn']}. Its trust policy "
                        f"(AssumeRolePolicyDocument) does not allow {req.principal.arn}.", 403)
-    record = _issue(cloud, role, session_name, duration, session_policy)
+    record = credentials.issue(cloud.store, role, session_name, duration, session_policy)
     return {
         "Credentials": _credentials_view(record),
         "AssumedRoleUser": {"Arn": f"{role['Arn']}/{session_name}",

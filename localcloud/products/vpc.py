@@ -8,13 +8,16 @@ where Alibaba passes through "Pending" for a few seconds; waiters see the final 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import ids, instances, network, scaling_groups
 from ..clock import iso_seconds
-from ..cloud import Cloud, Request, action
 from ..errors import ApiError
 from ..params import Params
+from ..registry import Request, action
+
+if TYPE_CHECKING:
+    from ..cloud import Cloud
 
 DEFAULT_VPC_CIDR = "172.16.0.0/12"
 # Alibaba reserves the first and the last three addresses of every vSwitch.

@@ -23,7 +23,8 @@ import pytest
 from alibabacloud_ecs20140526 import models as m
 from alibabacloud_ram20150501 import models as ram_models
 
-from localcloud import cli, images
+from localcloud import cli
+from localcloud.backends import podman_image
 from localcloud.backends.containers import podman_usable
 from tests.conftest import LocalCloud, start, stop
 
@@ -109,7 +110,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    images.build()  # once per machine; about two minutes the first time
+    podman_image.build()  # once per machine; about two minutes the first time
     state_dir = tmp_path_factory.mktemp("localcloud-containers")
     cloud = LocalCloud(state_dir, start(state_dir, backend="containers"))
     yield cloud

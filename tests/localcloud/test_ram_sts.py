@@ -13,11 +13,12 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
 
 from localcloud.auth import Principal
-from localcloud.cloud import Cloud, Request
+from localcloud.cloud import Cloud
+from localcloud.credentials import issue_role_credentials
 from localcloud.errors import ApiError
 from localcloud.params import Params
 from localcloud.products import ram as ram_product
-from localcloud.products.sts import issue_role_credentials
+from localcloud.registry import Request
 
 from .ecs_support import api_error, unique
 
@@ -409,7 +410,7 @@ def test_issue_role_credentials_for_a_service_role(tmp_path: Path) -> None:
             "RoleName": "EcsTrainer", "AssumeRolePolicyDocument": trust({"Service": ["ecs.aliyuncs.com"]})}),
             root, "request", cloud.settings.region))
         before = time.time()
-        creds = issue_role_credentials(cloud, "EcsTrainer", "i-bp1example", duration_seconds=1200)
+        creds = issue_role_credentials(cloud.store, "EcsTrainer", "i-bp1example", duration_seconds=1200)
         assert creds["AccessKeyId"].startswith("STS.")
         assert before + 1200 <= creds["ExpirationEpoch"] <= time.time() + 1200
         assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(creds["ExpirationEpoch"])) == creds["Expiration"]
@@ -417,7 +418,7 @@ def test_issue_role_credentials_for_a_service_role(tmp_path: Path) -> None:
         assert secret == creds["AccessKeySecret"]
         assert (principal.role_name, principal.session_name) == ("EcsTrainer", "i-bp1example")
         with pytest.raises(ApiError) as info:
-            issue_role_credentials(cloud, "NoSuchRole", "i-bp1example")
+            issue_role_credentials(cloud.store, "NoSuchRole", "i-bp1example")
         assert info.value.code == "EntityNotExist.Role"
     finally:
         cloud.close()

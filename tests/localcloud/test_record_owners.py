@@ -28,7 +28,7 @@ OWNERS = {
     "sts_credential": "identities.py",
     "ram_role": "identities.py",
     "ram_policy": "identities.py",
-    "image": "products/ecs_images.py",
+    "image": "images.py",
     "spot_market": "market.py",
     "spot_price_history": "market.py",
     "ledger": "billing.py",
