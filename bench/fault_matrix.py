@@ -32,10 +32,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The collection's module_utils by their collection names (collections/ links back to ROOT), as the tests have them.
+sys.path.insert(0, str(ROOT / "collections"))
 
 OUTPUT = ROOT / ".cache" / "fault-matrix.json"
 WORK = ROOT / ".cache" / "fault-matrix"
-# Each kind of fault as a chaos.yml action (playbooks/filter_plugins/training.py's CHAOS_ACTIONS).
+# Each kind of fault as a chaos.yml action (plugins/filter/chaos.py's CHAOS_ACTIONS).
 KINDS: dict[str, dict[str, Any]] = {
     "release": {"action": "release"},
     "reclaim, no notice": {"action": "reclaim", "notice": 0},
@@ -64,6 +66,8 @@ def plan(per_kind: int, trainings: int, seed: int) -> list[list[dict[str, Any]]]
 def run_training(cloud: Any, number: int, actions: list[dict[str, Any]], seed: int, samples: int, work: Path,
                  reference: dict[str, Any]) -> dict[str, Any]:
     """site.yml, chaos.yml with `actions` to completion, teardown.yml: the chaos report and what was left."""
+    from ansible_collections.spotfirst.finetune.plugins.module_utils.training_protocol import COMPLETE_MARKER
+
     from tests.adapters import final_adapter, read_safetensors
     from tests.e2e.conftest import run_playbook
     from tests.e2e.test_site_chaos import download_prefix, free_vswitch_cidrs, start_uninterrupted
@@ -92,7 +96,7 @@ def run_training(cloud: Any, number: int, actions: list[dict[str, Any]], seed: i
     # Complete by the agent's marker on the bucket, whatever chaos.yml made of it.
     output = work / "bucket-output" / "output"
     download_prefix(cloud, "output/", work / "bucket-output")
-    complete = (output / "train_agent_complete.json").is_file()
+    complete = (output / COMPLETE_MARKER).is_file()
     if complete:
         result["adapter"] = read_safetensors(final_adapter(output))
     result["faults_left"] = cloud.admin("fault-list")["faults"]

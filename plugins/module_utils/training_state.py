@@ -3,9 +3,8 @@ checkpoints (trainer_state.json is written last, the agent's manifest once the s
 agent's completion marker, its lease and each instance's event log.
 
 Pure functions on texts and object keys, shared by alicloud_training_info and the playbooks' filters.
-The names are those of roles/train_service/files/train_agent.py (a unit test,
-test_module_utils_training_state_uses_the_agents_names, holds them equal): the agent runs on instances
-with the standard library only and cannot import this.
+The names they look for (the agent's manifest, completion marker and event log, ms-swift's step key) are
+training_protocol's, the one definition the agent's package holds too.
 """
 
 from __future__ import annotations
@@ -14,12 +13,15 @@ import json
 import re
 from typing import Any
 
-STEP_KEY = "global_step/max_steps"
-STEP_RE = re.compile(r"""['"]""" + STEP_KEY + r"""['"]: ['"](?P<step>\d+)/(?P<max>\d+)['"]""")
-MANIFEST_NAME = "train_agent_manifest.json"
-COMPLETE_MARKER = "train_agent_complete.json"
-EVENTS_DIR = "train_agent_events"
-TRAINER_STATE = "trainer_state.json"
+from ansible_collections.spotfirst.finetune.plugins.module_utils.training_protocol import (
+    COMPLETE_MARKER,  # noqa: F401  re-exported: alicloud_training_info imports it from here
+    EVENTS_DIR,
+    MANIFEST_NAME,
+    STEP_KEY,
+    STEP_RE,
+    TRAINER_STATE,
+    Event,
+)
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -85,7 +87,7 @@ def event_log_name(key: str, prefix: str) -> str | None:
 
 def step_times(text: str) -> list[tuple[int, float]]:
     """(step, time) of every step an instance trained, from its event log."""
-    return [(int(entry["step"]), float(entry["time"])) for entry in agent_events(text) if entry["event"] == "step"]
+    return [(int(entry["step"]), float(entry["time"])) for entry in agent_events(text) if entry["event"] == Event.STEP]
 
 
 def steps_per_minute(times: list[tuple[int, float]], now: float, window: float) -> float | None:

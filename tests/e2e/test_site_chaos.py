@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ansible_collections.spotfirst.finetune.plugins.module_utils.training_protocol import EVENTS_DIR
 
 from localcloud.backends.containers import podman_usable
 from localcloud.clock import parse_iso
@@ -114,7 +115,7 @@ def download_prefix(cloud, prefix: str, target: Path, skip: str | None = None) -
 def start_uninterrupted(cloud, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     """Start training the same configuration without interruption on the host (it runs while chaos.yml
     does); the process and the output directory."""
-    from tests.train_service.conftest import FILES, ensure_train_venv
+    from tests.train_service.conftest import agent_command, agent_env, ensure_train_venv
 
     venv = ensure_train_venv()
     bucket = tmp_path / "bucket"
@@ -133,8 +134,8 @@ def start_uninterrupted(cloud, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     path = tmp_path / "reference.json"
     path.write_text(json.dumps(rebased))
     log = open(tmp_path / "reference-agent.log", "wb")  # noqa: SIM115 - handed to the child process
-    process = subprocess.Popen([str(venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(path)],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(agent_command(str(venv / "bin" / "python"), path), env=agent_env(), stdout=log,
+                               stderr=subprocess.STDOUT)
     return process, tmp_path / "reference" / "output"
 
 
@@ -159,7 +160,7 @@ def check_released_within_a_virtual_minute(cloud, output: Path) -> None:
     status = cloud.admin("status")
     real_now, virtual_now = time.time(), parse_iso(status["virtual_now"])
     ended = {}
-    for log in (output / "train_agent_events").glob("*.jsonl"):
+    for log in (output / EVENTS_DIR).glob("*.jsonl"):
         for line in log.read_text().splitlines():
             if json.loads(line)["event"] == "complete":
                 ended[log.stem] = json.loads(line)["time"]

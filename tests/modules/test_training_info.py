@@ -8,6 +8,11 @@ import re
 import time
 
 import alibabacloud_oss_v2 as oss
+from ansible_collections.spotfirst.finetune.plugins.module_utils.training_protocol import (
+    COMPLETE_MARKER,
+    EVENTS_DIR,
+    MANIFEST_NAME,
+)
 
 from ..localcloud.oss_support import unique
 from .conftest import task
@@ -59,11 +64,11 @@ def test_steps_checkpoints_rate_lease_and_the_waits_on_them(playbook, localcloud
     for step in (10, 20):
         put(f"checkpoint-{step}/adapter_model.safetensors", "w")
         put(f"checkpoint-{step}/trainer_state.json", "{}")
-    put("checkpoint-10/train_agent_manifest.json", "{}")
+    put(f"checkpoint-10/{MANIFEST_NAME}", "{}")
     put("checkpoint-30/adapter_model.safetensors", "half a save")  # no trainer_state.json: not complete
     # The trainer's event log: one step a second for the last 20 seconds (60 steps a minute); an older one.
-    put("train_agent_events/i-old.jsonl", json.dumps({"time": now - 900, "event": "step", "step": 1}) + "\n")
-    put("train_agent_events/i-now.jsonl", "".join(
+    put(f"{EVENTS_DIR}/i-old.jsonl", json.dumps({"time": now - 900, "event": "step", "step": 1}) + "\n")
+    put(f"{EVENTS_DIR}/i-now.jsonl", "".join(
         json.dumps({"time": round(now - 20 + step, 3), "event": "step", "step": step}) + "\n" for step in range(1, 21)))
     put(".train-lease", json.dumps({"holder": "i-now", "heartbeat": now - 3, "acquired": now - 25}))
 
@@ -94,7 +99,7 @@ def test_steps_checkpoints_rate_lease_and_the_waits_on_them(playbook, localcloud
     assert too_long["failed"] and too_long["attempts"] >= 2 and too_long["waited"] >= 2
     assert re.match(r"Gave up after \d+s waiting for checkpoint 50; last seen: step 20/100$", too_long["msg"])
 
-    put("train_agent_complete.json", "{}")
+    put(COMPLETE_MARKER, "{}")
     done = playbook([
         task("complete", "alicloud_training_info", {"bucket": bucket, "prefix": "output/", "event_logs": True})])
     assert done.returncode == 0, done.output[-3000:]

@@ -1,5 +1,8 @@
 """The training agent's fixtures: the training venv, the tiny workload and real checkpoints.
 
+The agent is the package roles/train_service/files/train_agent: the tests import its modules
+(`from train_agent.checkpoints import ...`, with roles/train_service/files on sys.path) and run it as
+train.sh does, `python -m train_agent --config ...` (agent_command, with agent_env's PYTHONPATH).
 The venv (.cache/train-venv) holds the pinned training stack of roles/python_env; it is made the
 first time (a few minutes: ~2 GB) and reused while the requirements file is unchanged. The
 checkpoints come from a real `swift sft` run of the tiny model, driven by the agent itself.
@@ -14,7 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,6 +34,11 @@ GRAD_ACCUMULATION = 4
 SAVE_STEPS = 5
 TOTAL_STEPS = 24
 
+# The role installs the package's directory as it is: no bytecode of the tests' imports in it.
+sys.dont_write_bytecode = True
+if str(FILES) not in sys.path:
+    sys.path.insert(0, str(FILES))
+
 
 def load_file(name: str, path: Path) -> ModuleType:
     """The Python file at `path` as module `name` (registered: dataclasses look their module up)."""
@@ -40,21 +48,6 @@ def load_file(name: str, path: Path) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def load_agent() -> ModuleType:
-    return load_file("train_agent", FILES / "train_agent.py")
-
-
-@pytest.fixture(scope="session")
-def agent() -> ModuleType:
-    return load_agent()
-
-
-@pytest.fixture(scope="session")
-def filters() -> ModuleType:
-    """The playbooks' filters that read train.log and logging.jsonl (playbooks/filter_plugins/training.py)."""
-    return load_file("training_filters", ROOT / "playbooks" / "filter_plugins" / "training.py")
 
 
 def ensure_train_venv() -> Path:
@@ -86,10 +79,23 @@ def workload(train_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return root
 
 
+def agent_command(python: str, config: Path) -> list[str]:
+    """The command line of train.sh: the agent's package as a module, on the configuration file `config`."""
+    return [python, "-m", "train_agent", "--config", str(config)]
+
+
+def agent_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (this process's by default) with the directory that holds the agent's package on PYTHONPATH."""
+    env = dict(os.environ if env is None else env)
+    paths = [path for path in env.get("PYTHONPATH", "").split(os.pathsep) if path]
+    env["PYTHONPATH"] = os.pathsep.join([str(FILES), *paths])
+    return env
+
+
 def run_agent(config: Path, python: str = "python3", timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the training agent as train.service does, on the configuration file `config`."""
-    return subprocess.run([python, str(FILES / "train_agent.py"), "--config", str(config)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(agent_command(python, config), env=agent_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def agent_config(train_venv: Path, workload: Path, output_dir: Path, **overrides: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ the real `swift sft` of the tiny model, whose output is compared with the uninte
 
 from __future__ import annotations
 
+import ast
 import http.server
 import json
 import os
@@ -17,16 +18,35 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from ansible_collections.spotfirst.finetune.plugins.filter import chaos, training
+from ansible_collections.spotfirst.finetune.plugins.module_utils import training_state
+from train_agent.checkpoints import check_checkpoint
+from train_agent.cloud import Metadata
+from train_agent.completion import completion, last_line
+from train_agent.config import Config
+from train_agent.events import EventLog
+from train_agent.protocol import (
+    CLOCK_MARK,
+    COMPLETE_MARKER,
+    EVENTS_DIR,
+    LEASE_MARK,
+    LEASE_WAIT_MARK,
+    MANIFEST_NAME,
+    STOP_MARK,
+    STOPPED_MARK,
+    SWIFT_STOP_FILE,
+)
+from train_agent.stopping import NOTICE_PATH, GracefulStop, Handover, NoticeWatcher, TrainerStop
+from train_agent.swift import CALLBACKS_PLUGIN, swift_command
 
 from ..adapters import final_adapter, read_safetensors
 from ..localcloud import ecs_support, ess_support
 from ..localcloud.oss_support import oss2_bucket, root_keys, unique
 from ..polling import wait_for
-from .conftest import FILES, SAVE_STEPS, TOTAL_STEPS, agent_config
+from .conftest import SAVE_STEPS, TOTAL_STEPS, agent_command, agent_config, agent_env
 
 pytestmark = pytest.mark.slow
 
@@ -84,12 +104,12 @@ class MetadataHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def metadata_service(agent: ModuleType) -> Iterator[Callable[..., MetadataService]]:
+def metadata_service() -> Iterator[Callable[..., MetadataService]]:
     """Start metadata services (entries: instance-id, region-id, ...); stopped after the test."""
     started: list[MetadataService] = []
 
     def start(**entries: str) -> MetadataService:
-        service = MetadataService("/latest/meta-data/" + agent.NOTICE_PATH, entries)
+        service = MetadataService("/latest/meta-data/" + NOTICE_PATH, entries)
         threading.Thread(target=service.serve_forever, daemon=True).start()
         started.append(service)
         return service
@@ -105,30 +125,36 @@ def metadata(metadata_service: Callable[..., MetadataService]) -> MetadataServic
     return metadata_service()
 
 
-def test_the_notice_is_read_with_a_token_and_a_refused_token_is_renewed(agent: ModuleType, metadata: MetadataService,
+def handover_for(stop: GracefulStop, tmp_path: Path, stop_file: Path) -> Handover:
+    """How the agent asks for a stop: latching `stop`, its event log in `tmp_path`, the stop file at `stop_file`."""
+    return Handover(stop, TrainerStop(stop, stop_file=stop_file), EventLog(tmp_path / "events.jsonl", 0))
+
+
+def test_the_notice_is_read_with_a_token_and_a_refused_token_is_renewed(metadata: MetadataService,
                                                                         tmp_path: Path) -> None:
-    stop = agent.GracefulStop(agent.EventLog(tmp_path / "events.jsonl", 0), stop_file=Path("/nonexistent-dir/stop"))
-    watcher = agent.NoticeWatcher(agent.Metadata(metadata.url), 1.0, stop)
+    stop = GracefulStop()
+    watcher = NoticeWatcher(Metadata(metadata.url), 1.0, handover_for(stop, tmp_path, Path("/nonexistent-dir/stop")))
     assert watcher.poll() is False
     assert metadata.reads == 1
     metadata.tokens.clear()  # the token expired
     metadata.notice = TERMINATES_AT
-    assert watcher.metadata.get(agent.NOTICE_PATH) == TERMINATES_AT
+    assert watcher.metadata.get(NOTICE_PATH) == TERMINATES_AT
     assert watcher.poll() is True
     assert stop.reason == f"spot reclaim notice (the instance terminates at {TERMINATES_AT})"
 
 
-def test_an_unreachable_metadata_service_is_not_a_notice(agent: ModuleType, tmp_path: Path) -> None:
-    stop = agent.GracefulStop(agent.EventLog(tmp_path / "events.jsonl", 0), stop_file=tmp_path / "stop")
-    watcher = agent.NoticeWatcher(agent.Metadata("http://127.0.0.1:9"), 1.0, stop)  # the discard port: nothing listens
+def test_an_unreachable_metadata_service_is_not_a_notice(tmp_path: Path) -> None:
+    stop = GracefulStop()
+    # The discard port: nothing listens.
+    watcher = NoticeWatcher(Metadata("http://127.0.0.1:9"), 1.0, handover_for(stop, tmp_path, tmp_path / "stop"))
     assert watcher.poll() is False
     assert stop.reason is None
     assert not (tmp_path / "stop").exists()
 
 
-def steps_in(output: Path, filters: ModuleType) -> list[int]:
+def steps_in(output: Path) -> list[int]:
     try:
-        return filters.logging_steps((output / "logging.jsonl").read_text())
+        return training_state.logging_steps((output / "logging.jsonl").read_text())
     except FileNotFoundError:
         return []
 
@@ -136,11 +162,12 @@ def steps_in(output: Path, filters: ModuleType) -> list[int]:
 Stopper = Callable[[subprocess.Popen[bytes]], None]
 
 
-def stop_during_training(command: list[str], output: Path, filters: ModuleType, stop: Stopper) -> int:
+def stop_during_training(command: list[str], output: Path, stop: Stopper) -> int:
     """Start the agent, call `stop(process)` two steps past the first periodic save; the agent's exit code."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(command, env=agent_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
     try:
-        wait_for(lambda: len(steps_in(output, filters)) >= SAVE_STEPS + 2, 600, interval=0.05,
+        wait_for(lambda: len(steps_in(output)) >= SAVE_STEPS + 2, 600, interval=0.05,
                  what=f"step {SAVE_STEPS + 2}")
         stop(process)
         return process.wait(timeout=300)
@@ -154,61 +181,56 @@ def saved_step(output: Path) -> int:
     return max(int(path.name.split("-")[1]) for path in output.glob("checkpoint-*"))
 
 
-def assert_stopped_gracefully(agent: ModuleType, filters: ModuleType, output: Path, reason: str,
-                              log: Path | None = None) -> int:
+def assert_stopped_gracefully(output: Path, reason: str, log: Path | None = None) -> int:
     """The trainer saved the step it stopped at, the checkpoint is valid, and training is not complete."""
     newest = saved_step(output)
     assert SAVE_STEPS + 2 <= newest < TOTAL_STEPS
-    assert steps_in(output, filters)[-1] == newest, "steps were trained after the last save"
+    assert steps_in(output)[-1] == newest, "steps were trained after the last save"
     # The trainer exited at the stop's save (train_agent_stop): no end-of-training line, which ms-swift
     # would write after a graceful stop too.
-    assert "last_model_checkpoint" not in agent.last_line(output / "logging.jsonl")
-    assert agent.completion(output) is None
-    assert not (output / agent.COMPLETE_MARKER).exists()
-    assert (output / f"checkpoint-{newest}" / agent.MANIFEST_NAME).is_file()
-    assert agent.check_checkpoint(output / f"checkpoint-{newest}", newest, agent.Config(output_dir=output)) is None
-    assert not agent.SWIFT_STOP_FILE.exists()
+    assert "last_model_checkpoint" not in last_line(output / "logging.jsonl")
+    assert completion(output) is None
+    assert not (output / COMPLETE_MARKER).exists()
+    assert (output / f"checkpoint-{newest}" / MANIFEST_NAME).is_file()
+    assert check_checkpoint(output / f"checkpoint-{newest}", newest, Config(output_dir=output)) is None
+    assert not Path(SWIFT_STOP_FILE).exists()
     text = (log or output.parent / "train-service-log" / "train.log").read_text()
-    assert f"{agent.STOPPED_MARK} on {reason}: {output / f'checkpoint-{newest}'} is valid" in text
-    assert f"train-agent-stop: saved step {newest} as asked; the trainer exits" in text
+    assert f"{STOPPED_MARK} on {reason}: {output / f'checkpoint-{newest}'} is valid" in text
+    assert f"{STOP_MARK} saved step {newest} as asked; the trainer exits" in text
     return newest
 
 
 def test_a_reclaim_notice_saves_the_step_in_progress_and_the_resume_loses_nothing(
-        agent: ModuleType, filters: ModuleType, metadata: MetadataService, write_config, train_venv: Path,
-        trained: Path, tmp_path: Path) -> None:
+        metadata: MetadataService, write_config, train_venv: Path, trained: Path, tmp_path: Path) -> None:
     output = tmp_path / "output"
     config = write_config(output, notice_poll_interval=0.1, metadata_url=metadata.url)
-    command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(config)]
+    command = agent_command(str(train_venv / "bin" / "python"), config)
 
     def notice(_process: subprocess.Popen[bytes]) -> None:
         metadata.notice = TERMINATES_AT
 
-    assert stop_during_training(command, output, filters, notice) == 0
-    newest = assert_stopped_gracefully(agent, filters, output, f"spot reclaim notice (the instance terminates at "
-                                                               f"{TERMINATES_AT})")
+    assert stop_during_training(command, output, notice) == 0
+    newest = assert_stopped_gracefully(output, f"spot reclaim notice (the instance terminates at {TERMINATES_AT})")
 
     metadata.notice = None
     log_before = len((tmp_path / "train-service-log" / "train.log").read_text())
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    resumed = subprocess.run(command, env=agent_env(), capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    start = filters.train_log_resume((tmp_path / "train-service-log" / "train.log").read_text()[log_before:])
+    start = training.train_log_resume((tmp_path / "train-service-log" / "train.log").read_text()[log_before:])
     assert (start["resumed_from"], start["first_step"]) == (newest, newest + 1)
-    assert json.loads((output / agent.COMPLETE_MARKER).read_text())["global_step"] == TOTAL_STEPS
-    (output / agent.COMPLETE_MARKER).unlink()
-    assert f"global step {TOTAL_STEPS} of {TOTAL_STEPS}" in agent.completion(output)
+    assert json.loads((output / COMPLETE_MARKER).read_text())["global_step"] == TOTAL_STEPS
+    (output / COMPLETE_MARKER).unlink()
+    assert f"global step {TOTAL_STEPS} of {TOTAL_STEPS}" in completion(output)
     assert read_safetensors(final_adapter(output)) == read_safetensors(final_adapter(trained))
 
 
-def test_sigterm_is_a_graceful_stop_as_systemctl_stop_sends_it(agent: ModuleType, filters: ModuleType,
-                                                               write_config, train_venv: Path,
-                                                               tmp_path: Path) -> None:
+def test_sigterm_is_a_graceful_stop_as_systemctl_stop_sends_it(write_config, train_venv: Path, tmp_path: Path) -> None:
     output = tmp_path / "output"
     config = write_config(output)
-    command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(config)]
+    command = agent_command(str(train_venv / "bin" / "python"), config)
     # KillMode=mixed: systemd signals the agent alone.
-    assert stop_during_training(command, output, filters, lambda process: process.send_signal(signal.SIGTERM)) == 0
-    assert_stopped_gracefully(agent, filters, output, "SIGTERM")
+    assert stop_during_training(command, output, lambda process: process.send_signal(signal.SIGTERM)) == 0
+    assert_stopped_gracefully(output, "SIGTERM")
 
 
 SLOW_STEPS_PLUGIN = """
@@ -260,8 +282,8 @@ def cloud_agents(metadata_service: Callable[..., MetadataService], write_config,
     """
     bucket = unique("handover")
     oss2_bucket(localcloud, root_keys(localcloud), bucket).create_bucket()
-    env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
-           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret}
+    env = agent_env({**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
+                     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret})
     slow_plugin = tmp_path / "slow_steps.py"
     slow_plugin.write_text(SLOW_STEPS_PLUGIN)
 
@@ -276,7 +298,7 @@ def cloud_agents(metadata_service: Callable[..., MetadataService], write_config,
                               api_endpoint=f"http://{localcloud.endpoint}", lease_heartbeat=1, lease_expiry=30,
                               scale_in_poll_interval=0.2, **overrides)
         path = config.rename(tmp_path / f"config-{name}.json")
-        command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(path)]
+        command = agent_command(str(train_venv / "bin" / "python"), path)
         return CloudAgent(command, env, metadata, tmp_path / f"log-{name}" / "train.log")
 
     return CloudAgents(bucket, make)
@@ -290,8 +312,7 @@ def stop_all(*processes: subprocess.Popen[bytes] | None) -> None:
 
 
 def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
-        agent: ModuleType, filters: ModuleType, cloud_agents: CloudAgents, trained: Path, localcloud: Any,
-        tmp_path: Path) -> None:
+        cloud_agents: CloudAgents, trained: Path, localcloud: Any, tmp_path: Path) -> None:
     """On the notice the reclaimed instance trains on while its replacement loads, then hands over at once."""
     net = ecs_support.make_network(localcloud, cidr="172.16.10.0/24")
     old_id, new_id = ecs_support.run(localcloud, net, amount=2)
@@ -306,14 +327,14 @@ def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
     old = agents["old"].start()
     new = None
     try:
-        wait_for(lambda: len(steps_in(output, filters)) >= SAVE_STEPS + 2, 600, interval=0.05,
+        wait_for(lambda: len(steps_in(output)) >= SAVE_STEPS + 2, 600, interval=0.05,
                  what=f"step {SAVE_STEPS + 2} on the old instance")
         # The notice comes first, as the group launches the replacement on it.
         services["old"].notice = TERMINATES_AT
         wait_for(lambda: "training on until a successor has loaded" in read(log["old"]), 60, what="the notice")
         noticed_at = time.time()
         new = agents["new"].start()
-        wait_for(lambda: f"{agent.LEASE_WAIT_MARK}: {old_id} holds the lease" in read(log["new"]), 120,
+        wait_for(lambda: f"{LEASE_WAIT_MARK}: {old_id} holds the lease" in read(log["new"]), 120,
                  what="the replacement to wait for the lease")
         assert old.wait(timeout=300) == 0
         assert new.wait(timeout=900) == 0
@@ -321,75 +342,79 @@ def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
         stop_all(old, new)
 
     handed_over = saved_step(output)
-    assert f"{agent.STOPPED_MARK} on spot reclaim notice" in read(log["old"])
+    assert f"{STOPPED_MARK} on spot reclaim notice" in read(log["old"])
     # It trained on until the replacement's trainer had loaded (the model, the datasets) and said so.
     assert f"{new_id} has loaded and waits for the training lease: handing over" in read(log["old"])
     assert "training lease given back" in read(log["old"])
-    assert f"{agent.LEASE_MARK} ({new_id}): created the lease" in read(log["new"])
-    start = filters.train_log_resume(read(log["new"]))
+    assert f"{LEASE_MARK} ({new_id}): created the lease" in read(log["new"])
+    start = training.train_log_resume(read(log["new"]))
     assert start["resumed_from"] > SAVE_STEPS + 1
     resumed_at = output / f"checkpoint-{start['resumed_from']}"
     assert f"resume_from_checkpoint={resumed_at}" in read(log["new"])
     # Every step trained once, in order: the replacement started where the reclaimed instance stopped.
-    assert steps_in(output, filters) == list(range(1, TOTAL_STEPS + 1))
+    assert steps_in(output) == list(range(1, TOTAL_STEPS + 1))
     assert handed_over == TOTAL_STEPS
     assert read_safetensors(final_adapter(output)) == read_safetensors(final_adapter(trained))
     bucket = oss2_bucket(localcloud, root_keys(localcloud), cloud_agents.bucket)
     assert bucket.object_exists("output/.train-lease") is False
     assert bucket.object_exists("output/.train-lease.next") is False  # the announcement, taken back
     # From the trainers' own clocks: the old one trained on after the notice, and the two never trained at once.
-    events = {name: (output / agent.EVENTS_DIR / f"{name}.jsonl").read_text() for name in (old_id, new_id)}
-    assert sum(1 for _, when in filters.step_times(events[old_id]) if when > noticed_at) >= 2
-    handover = filters.handover(events, old_id, new_id)
+    events = {name: (output / EVENTS_DIR / f"{name}.jsonl").read_text() for name in (old_id, new_id)}
+    assert sum(1 for _, when in chaos.step_times(events[old_id]) if when > noticed_at) >= 2
+    handover = chaos.handover(events, old_id, new_id)
     assert handover["first_step_replacement"] == handover["last_step_released"] + 1 == start["first_step"]
-    assert handover["trained_at_once"] is False and filters.trainers_at_once(events) == []
+    assert handover["trained_at_once"] is False and chaos.trainers_at_once(events) == []
     # The old instance's save and the replacement's resume: seconds, not a cold start's load.
     print(f"training gap of the handover: {handover['training_gap_seconds']} s")
     assert handover["training_gap_seconds"] < 20, handover
 
 
-def test_a_warm_start_loads_the_handover_plugin_and_resumes_only_on_the_go(agent: ModuleType, tmp_path: Path) -> None:
-    config = agent.Config(output_dir=tmp_path, arguments={"callbacks": "early_stop"})
-    command = agent.swift_command(config, 4, None, gpu=True, warm=True)
+def test_a_warm_start_loads_the_handover_plugin_and_resumes_only_on_the_go(tmp_path: Path) -> None:
+    config = Config(output_dir=tmp_path, arguments={"callbacks": "early_stop"})
+    command = swift_command(config, 4, None, gpu=True, warm=True)
     assert command[command.index("--callbacks") + 1:command.index("--callbacks") + 6] == [
         "early_stop", "graceful_exit", "train_agent_clock", "train_agent_stop", "train_agent_handover"]
-    assert command[command.index("--external_plugins") + 1] == str(FILES / "train_callbacks.py")
+    assert command[command.index("--external_plugins") + 1] == str(CALLBACKS_PLUGIN)
     assert "--resume_from_checkpoint" not in command
     # A cold start has the trainer's clock, not the wait.
-    cold = agent.swift_command(config, 4, None, gpu=True)
+    cold = swift_command(config, 4, None, gpu=True)
     assert cold[cold.index("--callbacks") + 1:cold.index("--callbacks") + 5] == [
         "early_stop", "graceful_exit", "train_agent_clock", "train_agent_stop"]
     assert "train_agent_handover" not in cold
-    assert cold[cold.index("--external_plugins") + 1] == str(FILES / "train_callbacks.py")
+    assert cold[cold.index("--external_plugins") + 1] == str(CALLBACKS_PLUGIN)
 
 
-def test_the_agent_reads_the_lines_its_plugin_prints(agent: ModuleType, tmp_path: Path) -> None:
-    """train_callbacks.py imports ms-swift and cannot be imported here: its marks are read from its text."""
-    plugin = (FILES / "train_callbacks.py").read_text()
-    assert f'READY_MARK = "{agent.READY_MARK}' in plugin
-    assert 'CLOCK_MARK = "train-agent-clock:"' in plugin
-    assert f'STOP_FILE = "{agent.SWIFT_STOP_FILE}"' in plugin
-    events = agent.EventLog(tmp_path / "events" / "i-1.jsonl", 0)
-    events.watch("train-agent-clock: step 7 at 1764598800.125\n")
-    events.watch("train-agent-clock: save 9 at 1764598801.5\n")
+def test_the_agent_reads_the_lines_its_plugin_prints(tmp_path: Path) -> None:
+    """plugin/callbacks.py imports ms-swift and cannot be imported here: it takes its marks from the protocol
+    (the trainer has the agent's package on its PYTHONPATH) and defines none of its own."""
+    plugin = ast.parse(CALLBACKS_PLUGIN.read_text())
+    imported = {alias.name for node in ast.walk(plugin) if isinstance(node, ast.ImportFrom)
+                and node.module == "train_agent.protocol" for alias in node.names}
+    assert {"CLOCK_MARK", "GO_FILE_ENV", "READY_MARK", "STOP_MARK", "SWIFT_STOP_FILE"} <= imported
+    assigned = {target.id for node in ast.walk(plugin) if isinstance(node, ast.Assign) for target in node.targets
+                if isinstance(target, ast.Name)}
+    assert not assigned & imported
+    events = EventLog(tmp_path / "events" / "i-1.jsonl", 0)
+    events.watch(f"{CLOCK_MARK} step 7 at 1764598800.125\n")
+    events.watch(f"{CLOCK_MARK} save 9 at 1764598801.5\n")
     events.watch("{'loss': 1.0, 'global_step/max_steps': '8/150'}\n")  # clocked: the step line adds nothing
     events.stop()  # writes it
     written = [json.loads(line) for line in (tmp_path / "events" / "i-1.jsonl").read_text().splitlines()]
     assert written == [{"time": 1764598800.125, "event": "step", "step": 7},
                        {"time": 1764598801.5, "event": "save", "step": 9}]
     # ms-swift 3 has no plugin: its step lines, at the time the agent reads them.
-    unclocked = agent.EventLog(tmp_path / "events" / "i-2.jsonl", 0)
+    unclocked = EventLog(tmp_path / "events" / "i-2.jsonl", 0)
     unclocked.watch("{'loss': 1.0, 'global_step/max_steps': '8/150'}\n")
     assert json.loads(unclocked._lines[0])["step"] == 8
     # A restarted agent goes on with the instance's log.
-    again = agent.EventLog(tmp_path / "events" / "i-1.jsonl", 0)
+    again = EventLog(tmp_path / "events" / "i-1.jsonl", 0)
     again.add("start")
     again.stop()
     assert len((tmp_path / "events" / "i-1.jsonl").read_text().splitlines()) == 3
 
 
 def test_a_scale_in_is_a_graceful_stop_whose_lifecycle_action_the_agent_completes(
-        agent: ModuleType, filters: ModuleType, cloud_agents: CloudAgents, localcloud: Any, tmp_path: Path) -> None:
+        cloud_agents: CloudAgents, localcloud: Any, tmp_path: Path) -> None:
     """The group removes the training instance (a SCALE_IN hook holds it): it saves, hands over, then goes."""
     ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, "cn-hangzhou-i")
     output = tmp_path / "output"
@@ -397,14 +422,14 @@ def test_a_scale_in_is_a_graceful_stop_whose_lifecycle_action_the_agent_complete
     trainer = cloud_agents.make("member", member.instance_id, slow=True, handover_wait=3)
     process = trainer.start()
     try:
-        wait_for(lambda: len(steps_in(output, filters)) >= SAVE_STEPS + 2, 600, interval=0.05,
+        wait_for(lambda: len(steps_in(output)) >= SAVE_STEPS + 2, 600, interval=0.05,
                  what=f"step {SAVE_STEPS + 2}")
         ess_support.set_desired(ess, localcloud, group_id, 0)
         assert process.wait(timeout=300) == 0
     finally:
         stop_all(process)
     reason = f"scale-in (Removing:Wait in scaling group {group_id})"
-    assert_stopped_gracefully(agent, filters, output, reason, log=trainer.log)
+    assert_stopped_gracefully(output, reason, log=trainer.log)
     assert "no successor loaded within 3s: handing over now" in trainer.read_log()
     assert "training lease given back" in trainer.read_log()
     assert "1 lifecycle action(s) completed (CONTINUE)" in trainer.read_log()

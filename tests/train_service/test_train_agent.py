@@ -9,23 +9,29 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from ansible_collections.spotfirst.finetune.plugins.filter import training
+from ansible_collections.spotfirst.finetune.plugins.module_utils import training_state
+from train_agent.checkpoints import ManifestWriter, check_checkpoint, newest_valid_checkpoint
+from train_agent.completion import completion, last_line
+from train_agent.config import Config
+from train_agent.protocol import COMPLETE_MARKER, MANIFEST_NAME, RESUME_MARK
+from train_agent.swift import dataset_file, sft_launcher, swift_command, swift_major
 
 from ..polling import wait_for
-from .conftest import FILES, SAVE_STEPS, TOTAL_STEPS, run_agent
+from .conftest import SAVE_STEPS, TOTAL_STEPS, agent_command, agent_env, run_agent
 
 pytestmark = pytest.mark.slow
 
 
-def config_for(agent: ModuleType, output_dir: Path, **settings: object) -> object:
-    return agent.Config(output_dir=output_dir, **settings)
+def config_for(output_dir: Path, **settings: object) -> object:
+    return Config(output_dir=output_dir, **settings)
 
 
 def drop_completion(output_dir: Path) -> None:
     """Make a finished run look interrupted after its last save."""
-    (output_dir / "train_agent_complete.json").unlink(missing_ok=True)
+    (output_dir / COMPLETE_MARKER).unlink(missing_ok=True)
     lines = (output_dir / "logging.jsonl").read_text().splitlines()
     (output_dir / "logging.jsonl").write_text("\n".join(lines[:-1]) + "\n")
 
@@ -34,10 +40,10 @@ def test_the_run_writes_checkpoints_manifests_and_the_completion_marker(trained:
     steps = sorted(int(p.name.split("-")[1]) for p in trained.glob("checkpoint-*"))
     assert steps == [*range(SAVE_STEPS, TOTAL_STEPS, SAVE_STEPS), TOTAL_STEPS]
     for step in steps:
-        manifest = json.loads((trained / f"checkpoint-{step}" / "train_agent_manifest.json").read_text())
+        manifest = json.loads((trained / f"checkpoint-{step}" / MANIFEST_NAME).read_text())
         assert manifest["global_step"] == step
         assert {"adapter_model.safetensors", "optimizer.pt", "trainer_state.json"} <= set(manifest["files"])
-    marker = json.loads((trained / "train_agent_complete.json").read_text())
+    marker = json.loads((trained / COMPLETE_MARKER).read_text())
     assert marker["last_model_checkpoint"].endswith(f"checkpoint-{TOTAL_STEPS}")
 
 
@@ -59,64 +65,63 @@ def test_a_complete_training_exits_at_once_without_running_swift(trained: Path, 
 
 
 def test_a_run_stopped_before_its_marker_gets_the_marker_at_the_next_start(output_copy: Path, write_config) -> None:
-    (output_copy / "train_agent_complete.json").unlink()
+    (output_copy / COMPLETE_MARKER).unlink()
     config = write_config(output_copy, swift="/bin/false")
     run = run_agent(config)
     assert run.returncode == 0, run.stderr
-    marker = json.loads((output_copy / "train_agent_complete.json").read_text())
+    marker = json.loads((output_copy / COMPLETE_MARKER).read_text())
     assert marker["last_model_checkpoint"].endswith(f"checkpoint-{TOTAL_STEPS}")
 
 
-def test_logging_jsonl_alone_marks_completion_as_in_the_recipe(agent: ModuleType, output_copy: Path) -> None:
-    (output_copy / "train_agent_complete.json").unlink()
-    assert "last_model_checkpoint" in agent.completion(output_copy)
+def test_logging_jsonl_alone_marks_completion_as_in_the_recipe(output_copy: Path) -> None:
+    (output_copy / COMPLETE_MARKER).unlink()
+    assert "last_model_checkpoint" in completion(output_copy)
     drop_completion(output_copy)
-    assert agent.completion(output_copy) is None
+    assert completion(output_copy) is None
 
 
-def test_a_long_trainings_end_line_marks_completion_however_long_it_is(agent: ModuleType, output_copy: Path) -> None:
+def test_a_long_trainings_end_line_marks_completion_however_long_it_is(output_copy: Path) -> None:
     """ms-swift's end line carries the whole log history: 100 KB at 600 steps, more than the tail the agent
     first reads. A real run of the tiny model's end line, its history made that of 4000 steps."""
-    (output_copy / "train_agent_complete.json").unlink()
+    (output_copy / COMPLETE_MARKER).unlink()
     lines = (output_copy / "logging.jsonl").read_text().splitlines()
     summary = json.loads(lines[-1])
     summary["log_history"] = summary["log_history"] * (4000 // max(1, len(summary["log_history"])))
     long_line = json.dumps(summary)
     assert len(long_line) > 4 * 65536
     (output_copy / "logging.jsonl").write_text("\n".join([*lines[:-1], long_line]) + "\n\n")
-    assert agent.last_line(output_copy / "logging.jsonl") == long_line
-    assert "last_model_checkpoint" in agent.completion(output_copy)
+    assert last_line(output_copy / "logging.jsonl") == long_line
+    assert "last_model_checkpoint" in completion(output_copy)
     only = output_copy / "only-line.jsonl"  # a file of one line: read back to its start
     only.write_text(long_line)
-    assert agent.last_line(only) == long_line
-    assert agent.last_line(output_copy / "absent.jsonl") == ""
+    assert last_line(only) == long_line
+    assert last_line(output_copy / "absent.jsonl") == ""
 
 
-def test_a_stopped_trainers_last_manifest_scan_writes_only_the_checkpoint_resumed_from(agent: ModuleType,
-                                                                                      output_copy: Path) -> None:
+def test_a_stopped_trainers_last_manifest_scan_writes_only_the_checkpoint_resumed_from(output_copy: Path) -> None:
     """At a handover the next trainer waits for the last scan: it writes the newest checkpoint's manifest (the
     one resumed from) and leaves the others to the next trainer's writer; at the end of training, all."""
     drop_completion(output_copy)
-    for manifest in output_copy.glob(f"checkpoint-*/{agent.MANIFEST_NAME}"):
+    for manifest in output_copy.glob(f"checkpoint-*/{MANIFEST_NAME}"):
         manifest.unlink()
-    writer = agent.ManifestWriter(output_copy, interval=3600)
+    writer = ManifestWriter(output_copy, interval=3600)
     writer.start()
     writer.stop(newest_only=True)
-    assert sorted(p.parent.name for p in output_copy.glob(f"checkpoint-*/{agent.MANIFEST_NAME}")) == [
+    assert sorted(p.parent.name for p in output_copy.glob(f"checkpoint-*/{MANIFEST_NAME}")) == [
         f"checkpoint-{TOTAL_STEPS}"]
-    assert agent.check_checkpoint(output_copy / f"checkpoint-{TOTAL_STEPS}", TOTAL_STEPS,
-                                  agent.Config(output_dir=output_copy, require_manifest=True)) is None
-    everything = agent.ManifestWriter(output_copy, interval=3600)
+    assert check_checkpoint(output_copy / f"checkpoint-{TOTAL_STEPS}", TOTAL_STEPS,
+                            Config(output_dir=output_copy, require_manifest=True)) is None
+    everything = ManifestWriter(output_copy, interval=3600)
     everything.start()
     everything.stop()
-    assert len(list(output_copy.glob(f"checkpoint-*/{agent.MANIFEST_NAME}"))) == len(
+    assert len(list(output_copy.glob(f"checkpoint-*/{MANIFEST_NAME}"))) == len(
         list(output_copy.glob("checkpoint-*")))
 
 
-def test_the_newest_checkpoint_is_chosen_by_global_step_not_by_mtime(agent: ModuleType, output_copy: Path) -> None:
+def test_the_newest_checkpoint_is_chosen_by_global_step_not_by_mtime(output_copy: Path) -> None:
     drop_completion(output_copy)
     os.utime(output_copy / f"checkpoint-{SAVE_STEPS}", (time.time() + 3600, time.time() + 3600))
-    chosen = agent.newest_valid_checkpoint(config_for(agent, output_copy))
+    chosen = newest_valid_checkpoint(config_for(output_copy))
     assert chosen == output_copy / f"checkpoint-{TOTAL_STEPS}"
 
 
@@ -147,53 +152,52 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("corruption", CORRUPTIONS, ids=list(CORRUPTIONS))
-def test_a_corrupt_newest_checkpoint_is_skipped_and_logged(agent: ModuleType, output_copy: Path, corruption: str,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_a_corrupt_newest_checkpoint_is_skipped_and_logged(output_copy: Path, corruption: str,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
     drop_completion(output_copy)
     newest = output_copy / f"checkpoint-{TOTAL_STEPS}"
     damage, reason = CORRUPTIONS[corruption]
     damage(newest)
     with caplog.at_level(logging.INFO, logger="train-agent"):
-        chosen = agent.newest_valid_checkpoint(config_for(agent, output_copy))
+        chosen = newest_valid_checkpoint(config_for(output_copy))
     assert chosen == output_copy / "checkpoint-20"
     skipped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(skipped) == 1
     assert str(newest) in skipped[0] and reason in skipped[0]
 
 
-def test_a_directory_whose_name_disagrees_with_its_global_step_is_skipped(agent: ModuleType, output_copy: Path) -> None:
+def test_a_directory_whose_name_disagrees_with_its_global_step_is_skipped(output_copy: Path) -> None:
     drop_completion(output_copy)
     (output_copy / f"checkpoint-{TOTAL_STEPS}").rename(output_copy / "checkpoint-99")
-    problem = agent.check_checkpoint(output_copy / "checkpoint-99", 99, config_for(agent, output_copy))
+    problem = check_checkpoint(output_copy / "checkpoint-99", 99, config_for(output_copy))
     assert f"global_step {TOTAL_STEPS}" in problem
 
 
-def test_without_a_manifest_a_checkpoint_counts_unless_manifests_are_required(agent: ModuleType,
-                                                                             output_copy: Path) -> None:
+def test_without_a_manifest_a_checkpoint_counts_unless_manifests_are_required(output_copy: Path) -> None:
     newest = output_copy / f"checkpoint-{TOTAL_STEPS}"
-    (newest / "train_agent_manifest.json").unlink()
-    assert agent.check_checkpoint(newest, TOTAL_STEPS, config_for(agent, output_copy)) is None
-    assert "no train_agent_manifest.json" in agent.check_checkpoint(
-        newest, TOTAL_STEPS, config_for(agent, output_copy, require_manifest=True))
+    (newest / MANIFEST_NAME).unlink()
+    assert check_checkpoint(newest, TOTAL_STEPS, config_for(output_copy)) is None
+    assert f"no {MANIFEST_NAME}" in check_checkpoint(
+        newest, TOTAL_STEPS, config_for(output_copy, require_manifest=True))
 
 
-def test_no_valid_checkpoint_starts_a_new_training(agent: ModuleType, output_copy: Path) -> None:
+def test_no_valid_checkpoint_starts_a_new_training(output_copy: Path) -> None:
     drop_completion(output_copy)
     for directory in output_copy.glob("checkpoint-*"):
         (directory / "optimizer.pt").unlink()
-    assert agent.newest_valid_checkpoint(config_for(agent, output_copy)) is None
+    assert newest_valid_checkpoint(config_for(output_copy)) is None
 
 
 @pytest.mark.parametrize(("major", "present", "absent"), [
     (3, ["--train_type", "--overwrite_output_dir"], ["--tuner_type", "--callbacks"]),
     (4, ["--tuner_type", "--callbacks"], ["--train_type", "--overwrite_output_dir"]),
 ])
-def test_argument_names_follow_the_installed_ms_swift(agent: ModuleType, tmp_path: Path, major: int,
-                                                      present: list[str], absent: list[str]) -> None:
-    config = config_for(agent, tmp_path / "output", swift="swift",
+def test_argument_names_follow_the_installed_ms_swift(tmp_path: Path, major: int, present: list[str],
+                                                      absent: list[str]) -> None:
+    config = config_for(tmp_path / "output", swift="swift",
                         arguments={"model": "m", "tuner_type": "lora", "torch_dtype": "bfloat16",
                                    "overwrite_output_dir": True, "dataset": ["a#500", "b#500"], "deepspeed": None})
-    command = agent.swift_command(config, major, tmp_path / "output" / "checkpoint-10", gpu=True)
+    command = swift_command(config, major, tmp_path / "output" / "checkpoint-10", gpu=True)
     assert command[:2] == ["swift", "sft"]
     for flag in present:
         assert flag in command
@@ -206,32 +210,30 @@ def test_argument_names_follow_the_installed_ms_swift(agent: ModuleType, tmp_pat
     if major == 4:
         assert command[command.index("--callbacks") + 1] == "graceful_exit"
     assert command[command.index("--check_model") + 1] == "False"  # instances reach no model hub
-    kept = config_for(agent, tmp_path / "output", swift="swift", arguments={"model": "m", "check_model": True})
-    assert agent.swift_command(kept, major, None, gpu=True).count("--check_model") == 1
-    assert "True" in agent.swift_command(kept, major, None, gpu=True)
+    kept = config_for(tmp_path / "output", swift="swift", arguments={"model": "m", "check_model": True})
+    assert swift_command(kept, major, None, gpu=True).count("--check_model") == 1
+    assert "True" in swift_command(kept, major, None, gpu=True)
 
 
-def test_swift_sft_starts_without_the_launchers_extra_python(agent: ModuleType, train_venv: Path, tmp_path: Path,
-                                                             trained: Path) -> None:
+def test_swift_sft_starts_without_the_launchers_extra_python(train_venv: Path, tmp_path: Path, trained: Path) -> None:
     """`swift sft` is the `swift` launcher importing ms-swift only to start swift/cli/sft.py with the same
     python (a second of start-up at each resume): the agent starts that script itself, and keeps the
     launcher where it does more (torchrun with NPROC_PER_NODE or NNODES) or is not the training python's."""
     python, swift = str(train_venv / "bin" / "python"), str(train_venv / "bin" / "swift")
-    launcher = agent.sft_launcher(config_for(agent, tmp_path, python=python, swift=swift))
+    launcher = sft_launcher(config_for(tmp_path, python=python, swift=swift))
     assert launcher[0] == python and launcher[1].endswith("/swift/cli/sft.py") and Path(launcher[1]).is_file()
-    command = agent.swift_command(config_for(agent, tmp_path, arguments={"model": "m"}), 4, None, gpu=False,
-                                  launcher=launcher)
+    command = swift_command(config_for(tmp_path, arguments={"model": "m"}), 4, None, gpu=False, launcher=launcher)
     assert command[:3] == [*launcher, "--model"]
-    torchrun = config_for(agent, tmp_path, python=python, swift=swift, env={"NPROC_PER_NODE": "2"})
-    assert agent.sft_launcher(torchrun) == [swift, "sft"]
-    assert agent.sft_launcher(config_for(agent, tmp_path, python="/usr/bin/python3", swift=swift)) == [swift, "sft"]
+    torchrun = config_for(tmp_path, python=python, swift=swift, env={"NPROC_PER_NODE": "2"})
+    assert sft_launcher(torchrun) == [swift, "sft"]
+    assert sft_launcher(config_for(tmp_path, python="/usr/bin/python3", swift=swift)) == [swift, "sft"]
     # The real run started the script (the agent logs its command line).
     running = [line for line in (trained.parent / "train-service-log" / "train.log").read_text().splitlines()
                if "running: " in line]
     assert running and all(f"running: {launcher[0]} {launcher[1]} " in line for line in running), running
 
 
-def test_a_dataset_directory_with_one_data_file_is_passed_as_that_file(agent: ModuleType, tmp_path: Path) -> None:
+def test_a_dataset_directory_with_one_data_file_is_passed_as_that_file(tmp_path: Path) -> None:
     """datasets walks a directory for a dozen file patterns (2-4 s per dataset on the s3fs mount at every start):
     a directory whose only data file is its train data is given to ms-swift as that file."""
     def directory(name: str, *files: str) -> str:
@@ -241,30 +243,30 @@ def test_a_dataset_directory_with_one_data_file_is_passed_as_that_file(agent: Mo
         return str(tmp_path / name)
 
     one = directory("alpaca", "train.csv", "README.md", ".gitattributes")
-    assert agent.dataset_file(f"{one}#500") == f"{one}/train.csv#500"
-    assert agent.dataset_file(one) == f"{one}/train.csv"
+    assert dataset_file(f"{one}#500") == f"{one}/train.csv#500"
+    assert dataset_file(one) == f"{one}/train.csv"
     for kept in (directory("two", "a.jsonl", "b.jsonl"), directory("nested", "train.csv", "more/extra.csv"),
                  directory("split", "test.csv"), str(tmp_path / "missing"), directory("none", "README.md")):
-        assert agent.dataset_file(f"{kept}#10") == f"{kept}#10"
-    assert agent.dataset_file("AI-ModelScope/alpaca-gpt4-data-zh#500") == "AI-ModelScope/alpaca-gpt4-data-zh#500"
+        assert dataset_file(f"{kept}#10") == f"{kept}#10"
+    assert dataset_file("AI-ModelScope/alpaca-gpt4-data-zh#500") == "AI-ModelScope/alpaca-gpt4-data-zh#500"
     cognition = directory("self-cognition", "self_cognition.jsonl")
-    config = config_for(agent, tmp_path / "output", arguments={"model": "m", "dataset": [f"{one}#5", f"{cognition}#5"]})
-    command = agent.swift_command(config, 4, None, gpu=True)
+    config = config_for(tmp_path / "output", arguments={"model": "m", "dataset": [f"{one}#5", f"{cognition}#5"]})
+    command = swift_command(config, 4, None, gpu=True)
     assert command[command.index("--dataset") + 1:command.index("--dataset") + 3] == [
         f"{one}/train.csv#5", f"{cognition}/self_cognition.jsonl#5"]
 
 
-def test_without_a_gpu_the_cpu_dtype_replaces_bf16(agent: ModuleType, tmp_path: Path) -> None:
-    config = config_for(agent, tmp_path, arguments={"torch_dtype": "bfloat16"})
-    command = agent.swift_command(config, 4, None, gpu=False)
+def test_without_a_gpu_the_cpu_dtype_replaces_bf16(tmp_path: Path) -> None:
+    config = config_for(tmp_path, arguments={"torch_dtype": "bfloat16"})
+    command = swift_command(config, 4, None, gpu=False)
     assert command[command.index("--torch_dtype") + 1] == "float32"
     assert "--resume_from_checkpoint" not in command
 
 
-def test_the_installed_ms_swift_version_is_detected(agent: ModuleType, train_venv: Path, tmp_path: Path) -> None:
-    config = config_for(agent, tmp_path, python=str(train_venv / "bin" / "python"))
-    assert agent.swift_major(config) == 4
-    assert agent.swift_major(config_for(agent, tmp_path, swift_version="3.12.6")) == 3
+def test_the_installed_ms_swift_version_is_detected(train_venv: Path, tmp_path: Path) -> None:
+    config = config_for(tmp_path, python=str(train_venv / "bin" / "python"))
+    assert swift_major(config) == 4
+    assert swift_major(config_for(tmp_path, swift_version="3.12.6")) == 3
 
 
 def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path) -> None:
@@ -287,12 +289,13 @@ def saved_checkpoints(output: Path) -> list[int]:
     return sorted(steps)
 
 
-def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_venv: Path, write_config, filters,
+def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_venv: Path, write_config,
                                                                       tmp_path: Path) -> None:
     output = tmp_path / "output"
     config = write_config(output)
-    command = [str(train_venv / "bin" / "python"), str(FILES / "train_agent.py"), "--config", str(config)]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = agent_command(str(train_venv / "bin" / "python"), config)
+    first = subprocess.Popen(command, env=agent_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
     try:
         # The tiny model trains a step in a fraction of a second: kill as soon as the first save is over
         # (waiting for its manifest let a loaded machine reach the last step before the kill).
@@ -303,28 +306,28 @@ def test_killed_training_resumes_at_the_step_after_the_last_checkpoint(train_ven
     saved = saved_checkpoints(output)[-1]
     assert saved < TOTAL_STEPS, "the run finished before it could be killed"
     logged_before = len((output / "logging.jsonl").read_text().splitlines())
-    steps_before = filters.logging_steps((output / "logging.jsonl").read_text())
+    steps_before = training_state.logging_steps((output / "logging.jsonl").read_text())
     log_before = len((tmp_path / "train-service-log" / "train.log").read_text())
 
-    second = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    second = subprocess.run(command, env=agent_env(), capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
     log = (tmp_path / "train-service-log" / "train.log").read_text()
-    resumed_from = [line for line in log.splitlines() if "newest valid checkpoint" in line][-1]
+    resumed_from = [line for line in log.splitlines() if RESUME_MARK in line][-1]
     newest = int(resumed_from.split("global step ")[1].rstrip(")"))
     assert newest == saved
     entries = [json.loads(line) for line in (output / "logging.jsonl").read_text().splitlines()[logged_before:]]
     steps = [int(entry["global_step/max_steps"].split("/")[0]) for entry in entries if "global_step/max_steps" in entry]
     assert steps[0] == newest + 1
-    assert (output / "train_agent_complete.json").exists()
+    assert (output / COMPLETE_MARKER).exists()
     # What chaos.yml reads of the same resume: the second start's train.log (a replacement's log holds
     # its own starts only) and logging.jsonl of both runs.
-    assert filters.train_log_resume(log[log_before:]) == {
+    assert training.train_log_resume(log[log_before:]) == {
         "started": True, "fresh": False, "checkpoint": str(output / f"checkpoint-{saved}"), "resumed_from": saved,
         "first_step": saved + 1, "max_steps": TOTAL_STEPS}
     logging_jsonl = (output / "logging.jsonl").read_text()
-    assert filters.steps_lost(filters.logging_steps(logging_jsonl), len(steps_before), saved) == \
+    assert training.steps_lost(training_state.logging_steps(logging_jsonl), len(steps_before), saved) == \
         max(0, steps_before[-1] - saved)
 
-    third = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    third = subprocess.run(command, env=agent_env(), capture_output=True, text=True, timeout=60)
     assert third.returncode == 0
     assert "already complete" in third.stdout

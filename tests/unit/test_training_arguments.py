@@ -7,7 +7,6 @@ has not changed.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,6 +19,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "train_service"
+# The agent's package, imported as train.sh runs it: the directory that holds it on the path (and no bytecode
+# written into it, which the role installs as it is).
+sys.dont_write_bytecode = True
+if str(ROLE / "files") not in sys.path:
+    sys.path.insert(0, str(ROLE / "files"))
+from train_agent.config import Config  # noqa: E402  the path above first
+from train_agent.swift import CALLBACKS_PLUGIN, RENAMED_ARGUMENTS, swift_command  # noqa: E402
+
 TEMPLATE_PLAY = "Install the training environment on the template instance"
 # The recipe's `swift sft` arguments, with its (ms-swift 3) names, in its order.
 RECIPE_ARGUMENTS = [
@@ -73,21 +80,9 @@ RECIPE_COMMAND = [
 OUTPUT_DIR = "/mnt/oss-data/output"
 
 
-def load_agent() -> Any:
-    spec = importlib.util.spec_from_file_location("train_agent_for_arguments", ROLE / "files" / "train_agent.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-AGENT = load_agent()
-
-
 def canonical(name: str) -> str:
     """The ms-swift 4 name of an argument the recipe names for ms-swift 3."""
-    renamed = {names[3]: new for new, names in AGENT.RENAMED_ARGUMENTS.items() if names.get(3)}
+    renamed = {names[3]: new for new, names in RENAMED_ARGUMENTS.items() if names.get(3)}
     return renamed.get(name, name)
 
 
@@ -197,7 +192,7 @@ def render(tmp_path: Path, play: dict[str, Any], extra_vars: dict[str, Any]) -> 
 def command_line(config: dict[str, Any], tmp_path: Path, major: int = 4) -> list[str]:
     path = tmp_path / "agent-config.json"
     path.write_text(json.dumps(config))
-    return AGENT.swift_command(AGENT.Config.load(path), major, None, True)
+    return swift_command(Config.load(path), major, None, True)
 
 
 def workload_config(tmp_path: Path, workload: str) -> dict[str, Any]:
@@ -233,7 +228,7 @@ def test_the_recipe_runs_the_same_swift_command_line_as_before(tmp_path: Path):
     assert command_line(config, tmp_path) == [*RECIPE_COMMAND, "--check_model", "False",
                                               "--callbacks", "graceful_exit", "train_agent_clock",
                                               "train_agent_stop",
-                                              "--external_plugins", str(AGENT.CALLBACKS_PLUGIN)]
+                                              "--external_plugins", str(CALLBACKS_PLUGIN)]
     ms_swift_3 = command_line(config, tmp_path, major=3)
     assert "--tuner_type" not in ms_swift_3
     assert ms_swift_3[ms_swift_3.index("--train_type") + 1] == "lora"

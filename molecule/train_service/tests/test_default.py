@@ -1,8 +1,22 @@
 """train.service trains, is killed, resumes after its last checkpoint and stops once done."""
 
+import importlib.util
 import json
 import time
+from pathlib import Path
 
+
+def load_protocol():
+    """The names the agent writes (the collection's training_protocol, by its path: testinfra runs this file
+    without the collection on sys.path)."""
+    path = Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "training_protocol.py"
+    spec = importlib.util.spec_from_file_location("molecule_train_service_protocol", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PROTOCOL = load_protocol()
 OUTPUT = "/mnt/oss-data/output"
 LOG = "/root/train-service-log/train.log"
 # The checkpoints whose save is over: the trainer writes trainer_state.json last.
@@ -49,11 +63,11 @@ def test_training_is_killed_resumes_and_stops_when_complete(host):
     assert killed.rc == 0, f"no checkpoint within 900 s: {journal(host)}"
     killed_at = saved_steps(host)[-1]
     logged = len(host.file(f"{OUTPUT}/logging.jsonl").content_string.splitlines())
-    assert not host.file(f"{OUTPUT}/train_agent_complete.json").exists, "training finished before the kill"
+    assert not host.file(f"{OUTPUT}/{PROTOCOL.COMPLETE_MARKER}").exists, "training finished before the kill"
 
-    wait_for(host, f"test -e {OUTPUT}/train_agent_complete.json", 900, "the end of the resumed training")
+    wait_for(host, f"test -e {OUTPUT}/{PROTOCOL.COMPLETE_MARKER}", 900, "the end of the resumed training")
     log = host.file(LOG).content_string
-    resumed = [line for line in log.splitlines() if "newest valid checkpoint" in line]
+    resumed = [line for line in log.splitlines() if PROTOCOL.RESUME_MARK in line]
     assert resumed, "the restarted agent did not resume"
     step = int(resumed[-1].split("global step ")[1].rstrip(")"))
     assert step == killed_at

@@ -1,6 +1,6 @@
-"""What the training agent asks of the cloud from inside an instance, and the lease built on it.
+"""What the training agent asks of the cloud from inside an instance (the lease built on it is lease.py's).
 
-Standard library only, like the agent (which imports this file from its own directory):
+Standard library only, like the rest of the agent:
 
 - `Metadata`: the instance metadata service with ECS's token flow (PUT /latest/api/token, then
   the token on every read; 404 is "no such entry").
@@ -10,15 +10,11 @@ Standard library only, like the agent (which imports this file from its own dire
   endpoint, virtual-hosted otherwise), `x-oss-forbid-overwrite` on puts.
 - `RpcClient`: RPC API calls (ECS, ESS, CloudMonitor) with the RPC signature V1 (HMAC-SHA1), JSON
   answers. `put_custom_event` reports a CloudMonitor custom event; `post_webhook` a JSON POST.
-- Both clients retry what a busy cloud answers (throttling: `Throttling.*`, OSS's 429; every 5xx) and
-  a request that did not get through (a refused or timed-out connection), with jittered backoff,
-  signed anew each time; each retry is logged, and so is giving up (`retried`).
-- `Lease`: one trainer per output directory. A lease object on the bucket names the instance
-  that may train and a heartbeat. It is created with `x-oss-forbid-overwrite: true`, so of two
-  instances that try at once one gets it and the other OSS's 409 `FileAlreadyExists`; it is taken
-  over when its holder no longer exists (DescribeInstances) or its heartbeat is older than the
-  expiry; its holder renews it and deletes it when it hands over. A successor whose trainer has
-  loaded announces itself beside it (`<key>.next`), and a holder on its way out hands over then.
+- The agent's one retry policy (`retried`, in both clients' one call each): what a busy cloud answers
+  (throttling: `Throttling.*`, OSS's 429; every 5xx) and a request that did not get through (a refused
+  or timed-out connection) is tried again with jittered backoff, signed anew each time; anything else
+  (a 403, a 404, a 409) is not. Each retry is logged, and so is giving up. Nothing above the clients
+  retries a call again: what still fails is the caller's to report.
 """
 
 from __future__ import annotations
@@ -29,10 +25,8 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import logging
 import random
 import secrets
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -42,7 +36,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any, TypeVar
 
-LOG = logging.getLogger("train-agent")
+from .logs import LOG
 
 METADATA_URL = "http://100.100.100.200"
 TOKEN_TTL_HEADER = "X-aliyun-ecs-metadata-token-ttl-seconds"
@@ -263,15 +257,20 @@ class RpcClient:
     """Calls of one RPC product (ECS 2014-05-26, ESS 2022-02-22, ...) with signature V1."""
 
     def __init__(self, endpoint: str, version: str, credentials: StaticCredentials | RoleCredentials,
-                 timeout: float = TIMEOUT) -> None:
+                 timeout: float = TIMEOUT, attempts: int = RETRY_ATTEMPTS) -> None:
         self.endpoint = endpoint if "://" in endpoint else f"https://{endpoint}"
         self.version = version
         self.credentials = credentials
         self.timeout = timeout
+        self.attempts = attempts
+
+    def patient(self, attempts: int) -> RpcClient:
+        """The same client, trying a transient error `attempts` times in all (a call that must get through)."""
+        return RpcClient(self.endpoint, self.version, self.credentials, self.timeout, attempts)
 
     def call(self, action: str, **params: Any) -> dict[str, Any]:
         """The action's answer; a transient error is retried (`retried`), each attempt signed anew."""
-        return retried(f"{action}", lambda: self._call_once(action, params))
+        return retried(f"{action}", lambda: self._call_once(action, params), self.attempts)
 
     def _call_once(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         keys = self.credentials.get()
@@ -385,139 +384,3 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float = TIMEOUT) ->
         return
     if isinstance(answer, dict) and answer.get("errcode") not in (None, 0):
         raise CloudError(status, str(answer["errcode"]), str(answer.get("errmsg", "")))
-
-
-# --------------------------------------------------------------------------- the lease
-
-@dataclass
-class LeaseState:
-    """What the lease object says."""
-
-    holder: str
-    heartbeat: float
-    acquired: float
-
-    @classmethod
-    def parse(cls, body: bytes) -> LeaseState | None:
-        try:
-            raw = json.loads(body)
-            return cls(str(raw["holder"]), float(raw["heartbeat"]), float(raw["acquired"]))
-        except (ValueError, KeyError, TypeError):
-            return None  # unreadable: treated as expired
-
-    def dump(self) -> bytes:
-        return json.dumps({"holder": self.holder, "heartbeat": self.heartbeat, "acquired": self.acquired,
-                           "host": socket.gethostname()}).encode()
-
-
-class Lease:
-    """One trainer per output directory (see the module's docstring)."""
-
-    def __init__(self, oss: OssClient, key: str, holder: str, expiry: float,
-                 holder_exists: Callable[[str], bool]) -> None:
-        self.oss, self.key, self.holder, self.expiry = oss, key, holder, expiry
-        self.holder_exists = holder_exists
-        self.acquired_at: float | None = None
-
-    def _create(self) -> bool:
-        now = time.time()
-        try:
-            self.oss.put(self.key, LeaseState(self.holder, now, now).dump(), forbid_overwrite=True)
-        except CloudError as exc:
-            if exc.status == 409 and exc.code == "FileAlreadyExists":
-                return False
-            raise
-        self.acquired_at = now
-        return True
-
-    def why_free(self, state: LeaseState | None) -> str | None:
-        """Why a lease held by someone else may be taken over, or None while its holder may train."""
-        if state is None:
-            return "the lease object is unreadable"
-        age = time.time() - state.heartbeat
-        if age > self.expiry:
-            return f"its heartbeat is {age:.0f}s old (expiry {self.expiry:g}s)"
-        try:
-            if not self.holder_exists(state.holder):
-                return f"{state.holder} no longer exists"
-        except (CloudError, OSError, ValueError) as exc:
-            LOG.warning("cannot tell whether %s still exists (%s); waiting for its heartbeat to expire",
-                        state.holder, exc)
-        return None
-
-    def try_acquire(self) -> tuple[bool, str]:
-        """(True, how) when this instance now holds the lease, else (False, who holds it and why it waits)."""
-        if self._create():
-            return True, "created the lease"
-        body = self.oss.get(self.key)
-        if body is None:
-            return (True, "created the lease") if self._create() else (False, "another instance just took the lease")
-        state = LeaseState.parse(body)
-        if state is not None and state.holder == self.holder:
-            self.acquired_at = state.acquired
-            return (True, "this instance already held the lease") if self.renew() else (False, "the lease moved")
-        reason = self.why_free(state)
-        if reason is None:
-            age = time.time() - state.heartbeat if state else 0.0
-            return False, f"{state.holder if state else '?'} holds the lease (heartbeat {age:.0f}s ago)"
-        # Take over: delete the stale object only if it is still the one we judged, then race to create.
-        if self.oss.get(self.key) != body:
-            return False, "the lease changed while it was being taken over"
-        self.oss.delete(self.key)
-        if self._create():
-            return True, f"took the lease over from {state.holder if state else '?'}: {reason}"
-        return False, "another instance took the lease over first"
-
-    def state(self) -> LeaseState | None:
-        """What the lease object says now (None: there is none, or it is unreadable)."""
-        return self._read(self.key)
-
-    def _read(self, key: str) -> LeaseState | None:
-        body = self.oss.get(key)
-        return LeaseState.parse(body) if body is not None else None
-
-    def renew(self) -> bool:
-        """Refresh the heartbeat; False when another instance holds the lease now."""
-        state = self.state()
-        if state is None or state.holder != self.holder:
-            return False
-        state.heartbeat = time.time()
-        self.oss.put(self.key, state.dump())
-        return True
-
-    def holder_now(self) -> str | None:
-        state = self.state()
-        return state.holder if state else None
-
-    def release(self) -> None:
-        """Give the lease back (only if this instance still holds it)."""
-        if self.holder_now() == self.holder:
-            self.oss.delete(self.key)
-        self.acquired_at = None
-
-    # A warm successor: an instance whose trainer has loaded and waits for the lease says so in
-    # `<key>.next` (and renews it while it waits), so that the holder, on its way out, trains on
-    # until then and hands over at once.
-
-    @property
-    def successor_key(self) -> str:
-        return self.key + ".next"
-
-    def announce(self) -> None:
-        """Say that this instance has loaded and waits for the lease."""
-        now = time.time()
-        self.oss.put(self.successor_key, LeaseState(self.holder, now, now).dump())
-
-    def successor(self) -> str | None:
-        """The instance other than this one that has loaded and waits for the lease, if it said so
-        within the expiry."""
-        state = self._read(self.successor_key)
-        if state is None or state.holder == self.holder or time.time() - state.heartbeat > self.expiry:
-            return None
-        return state.holder
-
-    def withdraw(self) -> None:
-        """Take back this instance's announcement (it holds the lease now, or waits no more)."""
-        state = self._read(self.successor_key)
-        if state is not None and state.holder == self.holder:
-            self.oss.delete(self.successor_key)

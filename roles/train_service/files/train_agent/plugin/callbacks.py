@@ -1,5 +1,9 @@
 """The training agent's ms-swift 4 plugin (`--external_plugins`): three trainer callbacks.
 
+ms-swift loads this file by its path, with this directory first on the trainer's sys.path (a directory of
+its own, so that the agent's modules shadow nothing there); the agent puts the directory that holds the
+`train_agent` package on the trainer's PYTHONPATH, from which this imports the protocol's names.
+
 - `train_agent_clock`: prints a line with the trainer's own time at the end of every step and after
   every save (`train-agent-clock: step 7 at 1764598800.123`). The agent copies them into its event
   log on the bucket, from which chaos.yml tells how long a handover left training idle and whether
@@ -28,13 +32,7 @@ from pathlib import Path
 
 from swift.callbacks.base import TrainerCallback
 from swift.callbacks.mapping import callbacks_map
-
-GO_FILE_ENV = "TRAIN_AGENT_GO_FILE"
-READY_MARK = "train-agent-handover: loaded, waiting for the agent's go"
-CLOCK_MARK = "train-agent-clock:"
-STOP_MARK = "train-agent-stop:"
-# ms-swift's ShutdownManager's default stop file (swift/utils/shutdown_manager.py), which the agent writes.
-STOP_FILE = "/tmp/stop"
+from train_agent.protocol import CLOCK_MARK, GO_FILE_ENV, READY_MARK, STOP_MARK, SWIFT_STOP_FILE
 
 
 class Clock(TrainerCallback):
@@ -64,7 +62,7 @@ class WaitForGo(TrainerCallback):
 
 class ExitAtStop(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
-        if os.path.exists(STOP_FILE) and state.max_steps and state.global_step < state.max_steps:
+        if os.path.exists(SWIFT_STOP_FILE) and state.max_steps and state.global_step < state.max_steps:
             print(f"{STOP_MARK} saved step {state.global_step} as asked; the trainer exits", flush=True)
             os._exit(0)
         return control
