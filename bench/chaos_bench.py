@@ -17,8 +17,6 @@ ratio to all pay-as-you-go does not depend on the time scale.
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import json
 import os
 import statistics
@@ -36,15 +34,12 @@ DEFAULT_REPORT = ROOT / ".cache" / "chaos-report.json"
 CHAOS_ACTIONS = ["release", "release", {"action": "reclaim", "notice": 6000, "spot_outage": True}]
 
 
-def load_cost_model() -> Any:
-    """playbooks/filter_plugins/cost.py: hours by charge type priced as they ran and the recipe's three ways."""
-    spec = importlib.util.spec_from_file_location("cost_filters", ROOT / "playbooks" / "filter_plugins" / "cost.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# The collection's plugins by their collection names (collections/ansible_collections links back here).
+if str(ROOT / "collections") not in sys.path:
+    sys.path.insert(0, str(ROOT / "collections"))
 
-
-COST = load_cost_model()
+from ansible_collections.spotfirst.finetune.plugins.filter import chaos  # noqa: E402
+from ansible_collections.spotfirst.finetune.plugins.module_utils.cost_model import cost_report  # noqa: E402
 
 
 def median(values: list[float]) -> float | None:
@@ -61,7 +56,7 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     release_lost = [i["steps_lost"] for i in releases if i["steps_lost"] is not None]
     bill = report.get("bill") or {}
     # The training apart from the one-off template and bake (reports before that split: from the entries).
-    costs = report.get("cost") or (COST.cost_report(bill["entries"], float(report["prices"]["spot"]),
+    costs = report.get("cost") or (cost_report(bill["entries"], float(report["prices"]["spot"]),
                                                     float(report["prices"]["pay_as_you_go"]))
                                    if bill.get("entries") else None)
     return {
@@ -97,22 +92,9 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
 def is_handover(interruption: dict[str, Any]) -> bool:
     """A reclaim with notice or the return to spot: the old instance trains on until it hands over."""
     if "action" not in interruption:  # a report from before the records named their action
-        return interruption["cause"].startswith(("reclaim", load_training_filters().SPOT_BACK_CAUSE))
+        return interruption["cause"].startswith(("reclaim", chaos.SPOT_BACK_CAUSE))
     return (interruption["action"] == "spot_back"
             or (interruption["action"] == "reclaim" and float(interruption.get("notice") or 0) > 0))
-
-
-@functools.cache
-def load_training_filters() -> Any:
-    """playbooks/filter_plugins/training.py: the resume's milestones, in their order. It imports the
-    collection's module_utils by collection name (collections/ansible_collections links back here)."""
-    if str(ROOT / "collections") not in sys.path:
-        sys.path.insert(0, str(ROOT / "collections"))
-    spec = importlib.util.spec_from_file_location("training_filters",
-                                                  ROOT / "playbooks" / "filter_plugins" / "training.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def resume_segments(interruptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -120,7 +102,7 @@ def resume_segments(interruptions: list[dict[str, Any]]) -> list[dict[str, Any]]
     the median seconds from the interruption to it and the median segment (since the milestone before it in
     that interruption); in the order of the medians."""
     rows = []
-    for name, what, clock in load_training_filters().RESUME_MILESTONES:
+    for name, what, clock in chaos.RESUME_MILESTONES:
         found = [m for i in interruptions for m in (i.get("resume_breakdown") or {}).get("milestones", [])
                  if m["milestone"] == name]
         if found:

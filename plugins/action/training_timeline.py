@@ -22,7 +22,7 @@ def axis_label(data: dict[str, Any]) -> str:
 
 
 def draw(data: dict[str, Any], path: str, title: str) -> None:
-    """The timeline of `data` (playbooks/filter_plugins/timeline.py's timeline_data) as a PNG at `path`."""
+    """The timeline of `data` (module_utils/timeline.py's timeline_data) as a PNG at `path`."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot

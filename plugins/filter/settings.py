@@ -1,9 +1,10 @@
 """Checks of the user-facing settings, all at once and before anything changes: one message per problem,
 naming the setting, its value and what is allowed.
 
-`settings_problems(settings, cloud)` is preflight.yml's check (the local rules, then what the cloud
-offers: `cloud` is alicloud_zone_info's result); `training_argument_problems(arguments)` checks the
-swift sft arguments (train_service's assert.yml uses it too).
+`settings_problems(settings, cloud)` is preflight's check (playbooks/tasks/check_settings.yml: the local
+rules, then what the cloud offers: `cloud` is alicloud_zone_info's result); `training_argument_problems`
+checks the swift sft arguments, in train_service's tasks/assert.yml, which preflight includes too. The
+documentation of each filter is beside this file (<filter>.yml).
 """
 
 from __future__ import annotations
@@ -185,7 +186,6 @@ def settings_problems(settings: dict[str, Any], cloud: dict[str, Any] | None = N
     problems += _network_problems(settings.get("alicloud_vpc_cidr"), list(settings.get("alicloud_vswitch_cidrs") or []),
                                   list(settings.get("alicloud_zones") or []))
     problems += _size_problems(settings)
-    problems += training_argument_problems(settings.get("training_arguments") or {})
     if settings.get("connection_region") and settings.get("alicloud_region") != settings["connection_region"]:
         problems.append(f"alicloud_region is {settings.get('alicloud_region')!r} but the connection's region is "
                         f"{settings['connection_region']!r}"

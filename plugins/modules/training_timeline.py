@@ -9,7 +9,8 @@ description:
   - Draws, over one time axis, a bar per training instance coloured by charge type and labelled with
     its zone, the interruptions with their cause, the training step over time, and the cost paid so
     far against the same instance time at the pay-as-you-go price.
-  - O(data) is what the playbooks' C(timeline_data) filter gives. The picture is replaced whole
+  - O(data) is what the P(spotfirst.finetune.chaos_timeline#filter) and P(spotfirst.finetune.status_timeline#filter)
+    filters give. The picture is replaced whole
     (written aside, then renamed). Writing it is not a change of the cloud, so the task reports no
     change.
 options:
@@ -31,7 +32,8 @@ author: Spot-first fine-tuning project
 EXAMPLES = r"""
 - name: Draw the timeline
   spotfirst.finetune.training_timeline:
-    data: "{{ bill | ledger_instances | timeline_data(event_logs, [], 10, bill | ledger_clock) }}"
+    data: >-
+      {{ scaling_group | spotfirst.finetune.status_timeline(training, prices, bill, now().timestamp(), settings) }}
     path: .cache/timeline.png
 """
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ansible_collections.spotfirst.finetune.plugins.module_utils.cost_model import cost_report
+
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("chaos_bench", ROOT / "bench" / "chaos_bench.py")
 bench = importlib.util.module_from_spec(spec)
@@ -34,7 +36,7 @@ def report() -> dict:
         "save_steps": 3, "two_trainers_at_once": [], "training": {"complete": True},
         "prices": {"spot": 3.5, "pay_as_you_go": 10},
         "bill": {"entries": entries, "total": 78.0},
-        "cost": bench.COST.cost_report(entries, 3.5, 10),
+        "cost": cost_report(entries, 3.5, 10),
         "timeline": {"path": "/tmp/timeline.png"},
     }
 

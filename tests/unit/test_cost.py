@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-PATH = Path(__file__).resolve().parents[2] / "playbooks" / "filter_plugins" / "cost.py"
-spec = importlib.util.spec_from_file_location("cost_filters", PATH)
-cost = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cost)
+from ansible_collections.spotfirst.finetune.plugins.module_utils import cost_model as cost
 
 
 def test_the_recipes_table_all_spot_hybrid_and_all_pay_as_you_go():

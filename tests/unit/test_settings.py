@@ -1,12 +1,16 @@
-"""The settings check of preflight.yml (plugins/filter/settings.py): one message per problem, naming the
-setting, its value and what is allowed."""
+"""The settings check of preflight (plugins/filter/settings.py): one message per problem, naming the
+setting, its value and what is allowed. The swift sft arguments are the train_service role's to check
+(its tasks/assert.yml, which preflight includes), with training_argument_problems."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from ansible_collections.spotfirst.finetune.plugins.filter.settings import settings_problems
+from ansible_collections.spotfirst.finetune.plugins.filter.settings import (
+    settings_problems,
+    training_argument_problems,
+)
 
 GOOD = {
     "cloud_kind": "localcloud", "alicloud_region": "cn-hangzhou", "connection_region": "cn-hangzhou",
@@ -14,9 +18,9 @@ GOOD = {
     "alicloud_vswitch_cidrs": ["172.16.1.0/24", "172.16.2.0/24"], "alicloud_instance_type": "ecs.gn7i-c8g1.2xlarge",
     "oss_bucket_name": "ess-lora-deepseek7b-data", "scaling_group_min_size": 0, "scaling_group_max_size": 1,
     "scaling_group_desired_capacity": 1,
-    "training_arguments": {"save_steps": 10, "learning_rate": "1e-4", "lora_rank": 8, "warmup_ratio": 0.05,
-                           "dataloader_num_workers": 0, "split_dataset_ratio": None},
 }
+ARGUMENTS = {"save_steps": 10, "learning_rate": "1e-4", "lora_rank": 8, "warmup_ratio": 0.05,
+             "dataloader_num_workers": 0, "split_dataset_ratio": None}
 CLOUD = {"region": "cn-hangzhou", "region_known": True, "regions": ["cn-hangzhou"],
          "zones": ["cn-hangzhou-h", "cn-hangzhou-j", "cn-hangzhou-k"],
          "instance_types": {"cn-hangzhou-h": [], "cn-hangzhou-j": ["ecs.gn7i-c8g1.2xlarge"],
@@ -29,6 +33,7 @@ def with_(**changes: Any) -> dict[str, Any]:
 
 def test_the_projects_settings_have_no_problem() -> None:
     assert settings_problems(GOOD, CLOUD) == []
+    assert training_argument_problems(ARGUMENTS) == []
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
@@ -52,16 +57,32 @@ def test_the_projects_settings_have_no_problem() -> None:
     ({"scaling_group_desired_capacity": 3}, "scaling_group_desired_capacity (3) is outside"),
     ({"scaling_group_max_size": -1}, "scaling_group_max_size is -1: an integer from 0 to 2000"),
     ({"scaling_group_max_size": "many"}, "scaling_group_max_size is 'many'"),
-    ({"training_arguments": {"save_steps": -5}}, "save_steps is -5; ms-swift needs a positive integer"),
-    ({"training_arguments": {"learning_rate": -1}}, "learning_rate is -1; ms-swift needs a number above 0"),
-    ({"training_arguments": {"lora_rank": 0}}, "lora_rank is 0; ms-swift needs a positive integer"),
-    ({"training_arguments": {"num_train_epochs": 1.5}}, "num_train_epochs is 1.5"),
     ({"alicloud_region": "cn-beijing"}, "alicloud_region is 'cn-beijing' but the connection's region is "
                                         "'cn-hangzhou' (localcloud serves only the region of .localcloud/env"),
 ])
 def test_each_problem_is_named_with_its_value_and_what_is_allowed(changes: dict[str, Any], expected: str) -> None:
     problems = settings_problems(with_(**changes), CLOUD)
     assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"save_steps": -5}, "training_argument_overrides: save_steps is -5; ms-swift needs a positive integer"),
+    ({"learning_rate": -1}, "learning_rate is -1; ms-swift needs a number above 0"),
+    ({"learning_rate": "fast"}, "learning_rate is 'fast'; ms-swift needs a number above 0"),
+    ({"lora_rank": 0}, "lora_rank is 0; ms-swift needs a positive integer"),
+    ({"num_train_epochs": 1.5}, "num_train_epochs is 1.5"),
+    ({"warmup_ratio": 2}, "warmup_ratio is 2; ms-swift needs a number from 0 to 1"),
+    ({"dataloader_num_workers": -1}, "dataloader_num_workers is -1; ms-swift needs an integer of at least 0"),
+])
+def test_each_wrong_training_argument_is_named_with_its_value(changes: dict[str, Any], expected: str) -> None:
+    problems = training_argument_problems({**ARGUMENTS, **changes})
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_a_null_training_argument_is_left_out_and_the_messages_name_the_setting_given() -> None:
+    assert training_argument_problems({**ARGUMENTS, "save_steps": None, "lora_rank": None}) == []
+    (problem,) = training_argument_problems({"lora_rank": 0}, "train_service_argument_overrides")
+    assert problem.startswith("train_service_argument_overrides: lora_rank is 0")
 
 
 @pytest.mark.parametrize(("settings", "cloud", "expected"), [
@@ -80,6 +101,5 @@ def test_what_the_cloud_does_not_offer_is_named(settings: dict[str, Any], cloud:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    bad = with_(oss_bucket_name="Bad", scaling_group_min_size=5, alicloud_vswitch_cidrs=["x", "y"],
-                training_arguments={"lora_rank": 0})
-    assert len(settings_problems(bad, CLOUD)) == 5
+    bad = with_(oss_bucket_name="Bad", scaling_group_min_size=5, alicloud_vswitch_cidrs=["x", "y"])
+    assert len(settings_problems(bad, CLOUD)) == 4

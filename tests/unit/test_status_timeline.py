@@ -1,25 +1,13 @@
-"""status.yml's report and the timeline's data (playbooks/filter_plugins/status.py and timeline.py), and
-the picture drawn from it (plugins/action/training_timeline.py)."""
+"""status.yml's report and the timeline's data (the collection's filter status.py and module_utils
+timeline.py), and the picture drawn from it (plugins/action/training_timeline.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-status = load("status_filters", ROOT / "playbooks" / "filter_plugins" / "status.py")
-timeline = status.timeline
-drawing = load("training_timeline_action", ROOT / "plugins" / "action" / "training_timeline.py")
+from ansible_collections.spotfirst.finetune.plugins.action import training_timeline as drawing
+from ansible_collections.spotfirst.finetune.plugins.filter import status
+from ansible_collections.spotfirst.finetune.plugins.module_utils import timeline
 
 HOUR = 3600.0
 # localcloud at x60: virtual time 1_000_000 was real time 5_000 (the anchor).
@@ -138,7 +126,8 @@ def test_the_status_on_localcloud_from_the_ledger():
     assert not cost["estimate"] and (cost["training"]["hours"], cost["training"]["cost"]) == (3.0, 17.0)
     assert cost["training"]["priced"]["cost"]["all_pay_as_you_go"] == 30.0 and cost["one_off"]["cost"] == 10.0
     text = "\n".join(status.status_lines(report))
-    assert "step 37/150 (24.7 %), 9.5 steps/min" in text and "newest valid checkpoint-30" in text
+    assert "step 37/150 (24.7 %), 9.5 steps/min" in text
+    assert "newest valid checkpoint-30 (newest checkpoint-30, 12s old)" in text
     assert "i-payg  cn-hangzhou-h  pay-as-you-go  InService/Running  since 2026-12-02T08:00Z" in text
     assert "one-off (template, bake, inference): 1 instance(s), 1.000 h, 10.00; total 27.00" in text
 
@@ -155,3 +144,17 @@ def test_the_status_on_a_real_account_is_an_estimate_and_after_teardown_there_is
     assert gone["nothing_to_show"]
     assert status.status_lines(gone) == [
         "Nothing to show: no scaling group ess-x and no training in oss://b/output/ (site.yml starts one)."]
+
+
+def test_the_status_timeline_draws_the_ledgers_bars_or_on_a_real_account_the_groups_instances():
+    info = training_info(event_logs={"i-payg": events((5_000 + 150, 3))})
+    data = status.status_timeline(group_info(), info, PRICES, ledger(), 0, SETTINGS)
+    assert [b["instance_id"] for b in data["bars"]] == ["i-spot", "i-payg"] and data["clock"] == "virtual"
+    assert [(s["time"], s["step"]) for s in data["steps"]] == [(1_000_000 + 2.5 * HOUR, 3)]
+    assert [m["cause"] for m in data["interruptions"]] == ["instance left (released)", "spot reclaim notice"]
+    assert data["cost"][-1] == {"time": ledger()["now"], "cost": 17.0, "all_pay_as_you_go": 30.0}
+    now = timeline.epoch("2026-12-02T10:00Z")
+    real = status.status_timeline(group_info(), info, PRICES, None, now, SETTINGS)
+    assert real["clock"] == "wall" and real["bars"] == [
+        {"instance_id": "i-payg", "zone": "cn-hangzhou-h", "charge": "pay-as-you-go",
+         "start": timeline.epoch("2026-12-02T08:00Z"), "end": now, "price": 10.0, "running": True}]

@@ -5,10 +5,11 @@ spot 42 RMB, hybrid (8 h spot, 4 h pay-as-you-go) 68 RMB, all pay-as-you-go 120 
 65 % and the hybrid 43.33 % against all pay-as-you-go. `price_hours` gives those figures for any
 hours; tests/unit/test_cost.py holds it to the table. Hours on localcloud are virtual hours.
 
-`cost_report` splits a ledger (localcloud's bill entries, or on a real account the entries
-`instance_cost_entries` estimates from the instances' age and the current prices) into the
-training (instances of the scaling group) and the one-off instances (the template, inference),
-and prices the training's hours the three ways.
+`cost_report` splits a ledger (localcloud's bill entries, or on a real account the entries the status
+report estimates from the instances' age and the current prices) into the training (instances of the
+scaling group) and the one-off instances (the template, inference), and prices the training's hours the
+three ways. The status and chaos reports (plugins/filter/status.py, chaos.py) and bench/chaos_bench.py
+use it.
 """
 
 from __future__ import annotations
@@ -105,8 +106,3 @@ def cost_lines(costs: dict[str, Any]) -> list[str]:
         lines.append(f"  one-off (template, bake, inference): {one_off['instances']} instance(s), "
                      f"{one_off['hours']:.3f} h, {_money(one_off['cost'])}; total {_money(costs['total'])}")
     return lines
-
-
-class FilterModule:
-    def filters(self) -> dict[str, Any]:
-        return {"price_hours": price_hours, "cost_report": cost_report, "cost_lines": cost_lines}

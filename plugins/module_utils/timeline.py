@@ -1,11 +1,12 @@
-"""The data of the training timeline (spotfirst.finetune.training_timeline draws it) and the
-interruptions the scaling activities tell of.
+"""The data of the training timeline (spotfirst.finetune.training_timeline draws it), the
+interruptions the scaling activities tell of, and durations as the reports write them.
 
 Every time in the data is on one clock: on localcloud its virtual clock (the ledger's; the trainers'
 wall-clock step times are placed on it with the clock's anchor and scale), on a real account the
 wall clock. `timeline_data` gives one bar per training instance (zone, charge type, start and end),
 the training step over time, one mark per interruption, and the cumulative cost against the same
-instance time at the pay-as-you-go price.
+instance time at the pay-as-you-go price. The status and chaos reports (plugins/filter/status.py,
+chaos.py) lay their timelines out with it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.spotfirst.finetune.plugins.module_utils.training_state import agent_events
+
+
+def log_entries(log: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """An instance's event log as its entries: from its text, or as they are (alicloud_training_info's
+    event_logs are parsed already)."""
+    return agent_events(log) if isinstance(log, str) else list(log or [])
 
 
 def epoch(value: Any) -> float:
@@ -72,7 +79,7 @@ def timeline_data(instances: list[dict[str, Any]], event_logs: dict[str, str | l
                      "start": start, "end": max(start, end), "price": float(item.get("price") or 0.0),
                      "running": item.get("end") is None})
     steps = sorted((place(e["time"]), int(e["step"]), name) for name, log in event_logs.items()
-                   for e in (agent_events(log) if isinstance(log, str) else log) if e.get("event") == "step")
+                   for e in log_entries(log) if e.get("event") == "step")
     marks = [{"time": place(epoch(i["wall_time"])) if i.get("wall_time") is not None else epoch(i["time"]),
               "cause": i["cause"]} for i in interruptions]
     return {
@@ -106,13 +113,13 @@ def interruption_marks(interruptions: list[dict[str, Any]]) -> list[dict[str, An
     return [{"wall_time": i["at"], "cause": i["cause"]} for i in interruptions]
 
 
-def event_log_instances(event_logs: dict[str, str], instances: list[dict[str, Any]], spot_price: float,
+def event_log_instances(event_logs: dict[str, Any], instances: list[dict[str, Any]], spot_price: float,
                         pay_as_you_go_price: float) -> list[dict[str, Any]]:
     """Bars without a ledger (a real account): each instance of `instances` ({instance_id, zone, charge})
-    from the first to the last entry of its event log (wall clock), at the given prices."""
+    from the first to the last entry of its event log (text or entries; wall clock), at the given prices."""
     bars = []
     for item in instances:
-        times = [e["time"] for e in agent_events(event_logs.get(item["instance_id"], ""))]
+        times = [e["time"] for e in log_entries(event_logs.get(item["instance_id"]))]
         if times:
             bars.append({**item, "start": min(times), "end": max(times),
                          "price": spot_price if item["charge"] == "spot" else pay_as_you_go_price})
@@ -146,8 +153,11 @@ def activity_interruptions(activities: list[dict[str, Any]]) -> list[dict[str, A
     return sorted(found.values(), key=lambda i: str(i["time"]))
 
 
-class FilterModule:
-    def filters(self) -> dict[str, Any]:
-        return {"timeline_data": timeline_data, "ledger_instances": ledger_instances, "ledger_clock": ledger_clock,
-                "activity_interruptions": activity_interruptions, "interruption_marks": interruption_marks,
-                "event_log_instances": event_log_instances}
+
+def duration(seconds: float | None) -> str:
+    """Seconds as a short duration: 42s, 7.5 min, 2.3 h."""
+    if seconds is None:
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"

@@ -1,50 +1,38 @@
-"""Filters that read where training stands from its logs (ms-swift's logging.jsonl, the agent's train.log)
-and lay out chaos.yml's rounds."""
+"""chaos.yml's rounds and its report.
+
+`chaos_rounds` lays chaos_actions out as the rounds chaos.yml runs; `save_interval_seconds` and
+`chaos_pause` choose each round's seeded moment after a checkpoint. At the end `chaos_timeline` lays out
+the timeline picture and `chaos_report` puts the report together (.cache/chaos-report.json): per
+interruption the handover (the trainers' own step times) and where the time to the first resumed step went,
+per fault that took nothing away what it cost, whether two trainers ever ran at once, the instances, the
+cost against all pay-as-you-go and how training ended. `chaos_summary` gives the report in lines a person
+reads. Each instance's event log is the agent's train_agent_events/<instance>.jsonl, as alicloud_training_info
+returns it (parsed) or as text; each is parsed once per report.
+
+The documentation of each filter is beside this file (<filter>.yml).
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import random
 import statistics
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible_collections.spotfirst.finetune.plugins.module_utils.training_state import (
-    agent_events,
-    checkpoint_steps,
-    event_log_name,
-    json_lines,
-    logging_max_steps,
-    logging_steps,
-    step_times,
-    valid_checkpoint_steps,
+from ansible_collections.spotfirst.finetune.plugins.module_utils.cost_model import cost_lines, cost_report
+from ansible_collections.spotfirst.finetune.plugins.module_utils.timeline import (
+    event_log_instances,
+    interruption_marks,
+    ledger_clock,
+    ledger_instances,
+    log_entries,
+    timeline_data,
 )
 
-AGENT_FILE = Path(__file__).resolve().parents[2] / "roles" / "train_service" / "files" / "train_agent.py"
-AGENT_MODULE = "spotfirst_finetune_train_agent"
+# An event log: its text, or its entries (alicloud_training_info's event_logs).
+EventLog = str | list[dict[str, Any]]
 
-
-def load_agent() -> ModuleType:
-    """The training agent's module, whose log lines these filters read (standard library only)."""
-    if AGENT_MODULE not in sys.modules:
-        spec = importlib.util.spec_from_file_location(AGENT_MODULE, AGENT_FILE)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load the training agent from {AGENT_FILE}")
-        module = importlib.util.module_from_spec(spec)
-        # Its dataclasses look their module up in sys.modules.
-        sys.modules[AGENT_MODULE] = module
-        spec.loader.exec_module(module)
-    return sys.modules[AGENT_MODULE]
-
-
-AGENT = load_agent()
-RESUME_RE = AGENT.RESUME_RE
-FRESH_MARK = AGENT.FRESH_MARK
-STEP_RE = AGENT.STEP_RE
 # An interruption of chaos_actions given as a bare action name gets these settings.
 ROUND_DEFAULTS = {"action": "release", "notice": 120, "spot_outage": False, "upload_file": "optimizer.pt",
                   "rate": 0.2, "seconds": 20, "match": "*"}
@@ -64,6 +52,7 @@ CHAOS_ACTIONS = {
     "net_cut": ("none", "the training instance cut off the network for {seconds} s"),
     "daemon_kill": ("none", "localcloud killed (SIGKILL) and started again after {seconds} s"),
 }
+SPOT_BACK_CAUSE = "spot capacity back, pay-as-you-go replaced by spot"
 
 
 def round_faults(settings: dict[str, Any]) -> list[list[str]]:
@@ -81,96 +70,48 @@ def round_faults(settings: dict[str, Any]) -> list[list[str]]:
     }.get(settings["action"], [])
 
 
-SPOT_BACK_CAUSE = "spot capacity back, pay-as-you-go replaced by spot"
+def chaos_rounds(actions: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
+    """chaos_actions as the rounds chaos.yml runs, in order (CHAOS_ACTIONS: what each action does).
 
-
-def infer_answers(text: str) -> list[dict[str, str]]:
-    """The question and answer of each line of `swift infer --result_path`'s JSON lines."""
-    answers = []
-    for row in json_lines(text):
-        questions = [m.get("content", "") for m in row.get("messages", []) if m.get("role") == "user"]
-        answers.append({"question": questions[0] if questions else "", "answer": row.get("response", "")})
-    return answers
-
-
-def train_log_grep(path: str) -> list[str]:
-    """The command that prints the lines of the agent's train.log at `path` that train_log_resume reads."""
-    return ["grep", "-F", "-e", AGENT.RESUME_MARK, "-e", FRESH_MARK, "-e", AGENT.STEP_KEY, path]
-
-
-def train_log_resume(text: str) -> dict[str, Any]:
-    """How the agent started in train.log: the checkpoint it resumed from and the first step it trained.
-
-    Looks at the first start in the log (a replacement's log holds its own starts only); a restart
-    of the service after a crash appends another start, which does not change the answer.
+    Each interruption gets its settings (ROUND_DEFAULTS filled in), its number in chaos_actions and its
+    cause as the report says it; one with a spot outage is followed by a spot-back round (same number)
+    that gives spot capacity back, so that the group replaces its pay-as-you-go instance by a spot one.
     """
-    result: dict[str, Any] = {"started": False, "fresh": None, "checkpoint": None, "resumed_from": None,
-                              "first_step": None, "max_steps": None}
-    for line in (text or "").splitlines():
-        if not result["started"]:
-            match = RESUME_RE.search(line)
-            if match:
-                result.update(started=True, fresh=False, checkpoint=match.group("path"),
-                              resumed_from=int(match.group("step")))
-            elif FRESH_MARK in line:
-                result.update(started=True, fresh=True, resumed_from=0)
-            continue
-        step = STEP_RE.search(line)
-        if step:
-            result.update(first_step=int(step.group("step")), max_steps=int(step.group("max")))
-            break
-    return result
+    rounds = []
+    for number, item in enumerate(actions or [], 1):
+        settings = {**ROUND_DEFAULTS, **({"action": item} if isinstance(item, str) else item)}
+        settings["spot_outage"] = boolean(settings["spot_outage"], strict=False)
+        settings.setdefault("kind", settings["action"])  # a name of the caller's for the round (the report keeps it)
+        interrupt, cause = CHAOS_ACTIONS.get(settings["action"], ("", settings["action"]))
+        on = "" if settings["match"] == "*" else f" on {settings['match']}"
+        cause = cause.format(**{**settings, "rate": float(settings["rate"]), "on": on})
+        if settings["action"] == "reclaim":
+            cause += f" (notice {settings['notice']} s)"
+        if settings["spot_outage"]:
+            cause += ", no spot capacity"
+        faults = round_faults(settings)
+        rounds.append({**settings, "number": number, "spot_back": False, "cause": cause, "interrupt": interrupt,
+                       "faults": faults, "kills": any("--kill" in fault for fault in faults)})
+        if settings["spot_outage"]:
+            rounds.append({**rounds[-1], "action": "spot_back", "spot_outage": False, "spot_back": True,
+                           "cause": SPOT_BACK_CAUSE, "interrupt": "spot_back", "faults": [], "kills": False,
+                           "kind": "spot_back"})
+    return rounds
 
 
-def resume_progress(text: str) -> str:
-    """One line from the lines of a replacement's train.log that train_log_grep prints: how far its start is."""
-    resume = train_log_resume(text)
-    if not resume["started"]:
-        return "the agent has not chosen a checkpoint yet"
-    start = "no valid checkpoint: a new training" if resume["fresh"] else f"resuming from {resume['checkpoint']}"
-    if resume["first_step"] is None:
-        return f"{start}, loading (no step yet)"
-    return f"{start}, first step {resume['first_step']}/{resume['max_steps']}"
+def step_times(log: EventLog | None) -> list[tuple[int, float]]:
+    """(step, time) of every step an instance trained, from its event log."""
+    return [(int(entry["step"]), float(entry["time"])) for entry in log_entries(log) if entry["event"] == "step"]
 
 
-def steps_lost(steps: list[int], seen_at_release: int, resumed_from: int) -> int | None:
-    """Steps the released instance had trained past the checkpoint its replacement resumed from.
-
-    `steps` is logging.jsonl's step sequence after the resume, `seen_at_release` how many entries it
-    had at the release. The released instance's entries go on rising from there until the first
-    entry that does not rise: the replacement's first step (resumed_from + 1). None when the
-    sequence does not show the replacement's first step yet.
-    """
-    index = max(0, seen_at_release - 1)
-    if resumed_from + 1 not in steps[index:]:
-        return None
-    while index + 1 < len(steps) and steps[index + 1] > steps[index]:
-        index += 1
-    if index + 1 == len(steps):
-        return 0
-    return max(0, steps[index] - resumed_from)
-
-
-def _events(text: str, name: str) -> list[dict[str, Any]]:
+def _events(log: EventLog | None, name: str) -> list[dict[str, Any]]:
     """The entries of an event log that are of one kind (step, save, start, ...)."""
-    return [entry for entry in agent_events(text) if entry["event"] == name]
+    return [entry for entry in log_entries(log) if entry["event"] == name]
 
 
-def event_log_keys(keys: list[str], prefix: str) -> list[str]:
-    """The keys of the instances' event logs among the object keys under the output `prefix`."""
-    return [key for key in keys or [] if event_log_name(key, prefix)]
-
-
-def event_logs(results: list[dict[str, Any]], prefix: str) -> dict[str, str]:
-    """{instance id: its event log} from the results of alicloud_oss_object gets looped over the logs' keys
-    (`item`, or `key`, and `content`) under `prefix` (the output prefix)."""
-    return {name: result.get("content") or "" for result in results or []
-            if (name := event_log_name(str(result.get("key") or result.get("item") or ""), prefix))}
-
-
-def save_interval_seconds(text: str) -> float | None:
+def save_interval_seconds(log: EventLog) -> float | None:
     """The trainer's seconds between two periodic saves, from its event log (median of the last five)."""
-    saves = [entry["time"] for entry in _events(text, "save")]
+    saves = [entry["time"] for entry in _events(log, "save")]
     gaps = [later - earlier for earlier, later in itertools.pairwise(saves)][-5:]
     return round(statistics.median(gaps), 3) if gaps else None
 
@@ -182,13 +123,13 @@ def chaos_pause(interval: float | None, seed: Any, number: int) -> float:
     return round(random.Random(f"{seed}/{number}").uniform(0, float(interval)), 3)
 
 
-def handover(logs: dict[str, str], released: str, replacement: str) -> dict[str, Any]:
+def handover(logs: dict[str, EventLog], released: str, replacement: str) -> dict[str, Any]:
     """How training passed from one instance to the next, from their own step times: the last step of the
     released instance, the first of its replacement, the training gap between them (seconds), whether
     the two trained at once (their steps interleave) and how long the replacement's agent ran while the
     released instance still trained (the overlap window). None for what the logs do not show."""
-    old, new = step_times(logs.get(released, "")), step_times(logs.get(replacement, ""))
-    started = [entry["time"] for entry in _events(logs.get(replacement, ""), "start")]
+    old, new = step_times(logs.get(released)), step_times(logs.get(replacement))
+    started = [entry["time"] for entry in _events(logs.get(replacement), "start")]
     result: dict[str, Any] = {"last_step_released": old[-1][0] if old else None,
                               "first_step_replacement": new[0][0] if new else None,
                               "training_gap_seconds": None, "trained_at_once": None, "overlap_seconds": None}
@@ -231,7 +172,7 @@ def ledger_times(ledger: dict[str, Any] | None, instance_id: str) -> dict[str, f
             for name, key in (("launched", "Start"), ("running", "RunningAt")) if entry.get(key) is not None}
 
 
-def resume_breakdown(interruption: dict[str, Any], logs: dict[str, str],
+def resume_breakdown(interruption: dict[str, Any], logs: dict[str, EventLog],
                      ledger: dict[str, Any] | None = None) -> dict[str, Any]:
     """Where the time from an interruption (chaos.yml's `at`) to the replacement's first step went.
 
@@ -242,7 +183,7 @@ def resume_breakdown(interruption: dict[str, Any], logs: dict[str, str],
     interruption and since the milestone before (`segment`); what the records do not show is left out.
     """
     fault = float(interruption["at"])
-    events = agent_events(logs.get(interruption["replacement"], ""))
+    events = log_entries(logs.get(interruption["replacement"]))
     times = ledger_times(ledger, interruption["replacement"])
     # The agent's first start on the replacement after the interruption (a restart adds another).
     start = next((e for e in events if e["event"] == "start" and e["time"] >= fault), None)
@@ -265,7 +206,7 @@ def resume_breakdown(interruption: dict[str, Any], logs: dict[str, str],
     return {"milestones": milestones, "validation_seconds": validation}
 
 
-def with_handovers(interruptions: list[dict[str, Any]], logs: dict[str, str],
+def with_handovers(interruptions: list[dict[str, Any]], logs: dict[str, EventLog],
                    ledger: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """chaos.yml's interruption records with how each handover went (`handover`) and where the time to the
     first resumed step went (`resume_breakdown`; `ledger` is localcloud's bill, when there is one)."""
@@ -273,14 +214,14 @@ def with_handovers(interruptions: list[dict[str, Any]], logs: dict[str, str],
              "resume_breakdown": resume_breakdown(item, logs, ledger)} for item in interruptions or []]
 
 
-def with_fault_effects(faults: list[dict[str, Any]], logs: dict[str, str]) -> list[dict[str, Any]]:
+def with_fault_effects(faults: list[dict[str, Any]], logs: dict[str, EventLog]) -> list[dict[str, Any]]:
     """chaos.yml's records of the faults that took nothing away (a network cut, localcloud's daemon killed),
     with what each cost the instance that rode it out, from its own step times: the steps it trained while
-    the fault lasted, its first step after the fault began and after it ended (seconds after its start), and
+    the fault lasted, the seconds from the fault to its first step and to its first step after the fault,
     the steps trained again (a trainer that restarted from a checkpoint repeats steps; 0 when it went on)."""
     effects = []
     for item in faults or []:
-        times = step_times((logs or {}).get(item["instance"], ""))
+        times = step_times((logs or {}).get(item["instance"]))
         after = [(step, at) for step, at in times if at >= item["at"]]
         after_end = [(step, at) for step, at in after if at >= item["until"]]
         before = [step for step, at in times if at < item["at"]]
@@ -297,55 +238,101 @@ def with_fault_effects(faults: list[dict[str, Any]], logs: dict[str, str]) -> li
     return effects
 
 
-def save_steps(logs: dict[str, str]) -> int | None:
+def save_steps(logs: dict[str, EventLog]) -> int | None:
     """The steps between two periodic saves: the most common distance between successive saves of one
     instance (a graceful stop saves in between)."""
-    distances = [later - earlier for text in (logs or {}).values()
-                 for earlier, later in itertools.pairwise([entry["step"] for entry in _events(text, "save")])]
+    distances = [later - earlier for log in (logs or {}).values()
+                 for earlier, later in itertools.pairwise([entry["step"] for entry in _events(log, "save")])]
     return statistics.mode(distances) if distances else None
 
 
-def trainers_at_once(logs: dict[str, str]) -> list[list[str]]:
+def trainers_at_once(logs: dict[str, EventLog]) -> list[list[str]]:
     """The pairs of instances whose training spans (first to last step) overlap: two trainers at once."""
-    spans = sorted((times[0][1], times[-1][1], name) for name, text in logs.items()
-                   if (times := step_times(text)))
+    spans = sorted((times[0][1], times[-1][1], name) for name, log in logs.items()
+                   if (times := step_times(log)))
     return [[first[2], second[2]] for i, first in enumerate(spans) for second in spans[i + 1:]
             if second[0] < first[1]]
 
 
-def chaos_rounds(actions: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
-    """chaos_actions as the rounds chaos.yml runs, in order (CHAOS_ACTIONS: what each action does).
+def trained_on(interruptions: list[dict[str, Any]], first_instance: dict[str, Any]) -> list[dict[str, Any]]:
+    """The instances training ran on, in order: the first one (alicloud_scaling_info's instance) and each
+    interruption's replacement, as the report lists them."""
+    return [{"instance_id": first_instance["instance_id"], "zone": first_instance["zone_id"],
+             "charge": first_instance["charge"]},
+            *({"instance_id": item["replacement"], "zone": item["replacement_zone"],
+               "charge": item["replacement_charge"]} for item in interruptions or [])]
 
-    Each interruption gets its settings (ROUND_DEFAULTS filled in), its number in chaos_actions and its
-    cause as the report says it; one with a spot outage is followed by a spot-back round (same number)
-    that gives spot capacity back, so that the group replaces its pay-as-you-go instance by a spot one.
+
+def _group_id(group: dict[str, Any] | None) -> str:
+    return ((group or {}).get("scaling_group") or {}).get("scaling_group_id") or ""
+
+
+def _parsed(logs: dict[str, EventLog] | None) -> dict[str, list[dict[str, Any]]]:
+    return {name: log_entries(log) for name, log in (logs or {}).items()}
+
+
+def chaos_timeline(interruptions: list[dict[str, Any]], first_instance: dict[str, Any],
+                   event_logs: dict[str, EventLog], bill: dict[str, Any] | None, group: dict[str, Any],
+                   prices: dict[str, Any], now: float) -> dict[str, Any]:
+    """The timeline picture's data (spotfirst.finetune.training_timeline draws it): one bar per training
+    instance (localcloud's ledger, `bill`; on a real account, None, from the event logs), the steps, a mark
+    per interruption, the cost against all pay-as-you-go. `prices`: {spot, pay_as_you_go} per hour; `now`
+    ends the bars still running on a real account (localcloud's bill says its own now)."""
+    logs = _parsed(event_logs)
+    pay_as_you_go = float(prices["pay_as_you_go"])
+    if bill:
+        bars = ledger_instances(bill, _group_id(group))
+    else:
+        bars = event_log_instances(logs, trained_on(interruptions, first_instance), float(prices["spot"]),
+                                   pay_as_you_go)
+    return timeline_data(bars, logs, interruption_marks(interruptions or []), pay_as_you_go,
+                         ledger_clock(bill) if bill else None, bill["now"] if bill else now)
+
+
+def chaos_report(interruptions: list[dict[str, Any]], faults: list[dict[str, Any]], first_instance: dict[str, Any],
+                 training: dict[str, Any], group: dict[str, Any], bill: dict[str, Any] | None,
+                 reported: list[dict[str, Any]], prices: dict[str, Any], timeline: dict[str, Any],
+                 timeline_path: str, started_at: float, now: float, failed: str | None = None) -> dict[str, Any]:
+    """chaos.yml's report (.cache/chaos-report.json).
+
+    `interruptions` and `faults`: chaos.yml's records of its rounds; `first_instance`: the training instance
+    before the first round (alicloud_scaling_info's); `training`: alicloud_training_info's result with its
+    `event_logs`; `group`: alicloud_scaling_info's result (instances, activities); `bill`: localcloud's bill
+    (None on a real account); `reported`: alicloud_cms_event_info's events (the agent's report of the end);
+    `prices`: {spot, pay_as_you_go}; `timeline`: chaos_timeline's data, drawn at `timeline_path`;
+    `started_at` and `now`: when chaos.yml began and now (epoch seconds); `failed`: the task that failed and
+    why, None when all went well.
     """
-    rounds = []
-    for number, item in enumerate(actions or [], 1):
-        settings = {**ROUND_DEFAULTS, **({"action": item} if isinstance(item, str) else item)}
-        settings["spot_outage"] = boolean(settings["spot_outage"], strict=False)
-        settings.setdefault("kind", settings["action"])  # a name of the caller's for the round (the report keeps it)
-        interrupt, cause = CHAOS_ACTIONS.get(settings["action"], ("", settings["action"]))
-        on = "" if settings["match"] == "*" else f" on {settings['match']}"
-        cause = cause.format(**{**settings, "rate": float(settings["rate"]), "on": on})
-        if settings["action"] == "reclaim":
-            cause += f" (notice {settings['notice']} s)"
-        if settings["spot_outage"]:
-            cause += ", no spot capacity"
-        faults = round_faults(settings)
-        rounds.append({**settings, "number": number, "spot_back": False, "cause": cause, "interrupt": interrupt,
-                       "faults": faults, "kills": any("--kill" in fault for fault in faults)})
-        if settings["spot_outage"]:
-            rounds.append({**rounds[-1], "action": "spot_back", "spot_outage": False, "spot_back": True,
-                           "cause": SPOT_BACK_CAUSE, "interrupt": "spot_back", "faults": [], "kills": False,
-                           "kind": "spot_back"})
-    return rounds
-
-
-def replacement_instance(interruption: dict[str, Any]) -> dict[str, Any]:
-    """The instance an interruption brought, as the report lists instances."""
-    return {"instance_id": interruption["replacement"], "zone": interruption["replacement_zone"],
-            "charge": interruption["replacement_charge"]}
+    logs = _parsed(training.get("event_logs"))
+    instances = trained_on(interruptions, first_instance)
+    charges = [first_instance["charge"], *(item["replacement_charge"] for item in interruptions or [])]
+    scaling_group = group.get("scaling_group") or {}
+    return {
+        "interruptions": with_handovers(interruptions, logs, bill),
+        # The faults that took nothing away: what each cost the instance that rode it out.
+        "faults": with_fault_effects(faults, logs),
+        "two_trainers_at_once": trainers_at_once(logs),
+        "save_steps": save_steps(logs),
+        "instances": instances,
+        "charge_types_used": list(dict.fromkeys(charges)),
+        "training": {key: training.get(key) for key in ("complete", "step", "max_steps", "newest_checkpoint")},
+        "bill": bill or {},
+        # The training (the group's instances) apart from the one-off template, bake and inference.
+        "cost": cost_report(bill["entries"], prices["spot"], prices["pay_as_you_go"], _group_id(group))
+        if bill else {},
+        "prices": {"spot": prices["spot"], "pay_as_you_go": prices["pay_as_you_go"]},
+        "activities": [activity.get("description") for activity in group.get("activities") or []],
+        "ending": {"events": [event.get("result") for event in reported or []],
+                   "desired_capacity": scaling_group.get("desired_capacity"),
+                   "instances": len(group.get("instances") or [])},
+        "seconds_total": round(float(now) - float(started_at), 1),
+        # The task that failed and why (a round's check, the wait for the end); None when all went well.
+        "failed": failed,
+        "timeline": {"path": timeline_path, "clock": timeline["clock"],
+                     "bars": [bar["instance_id"] for bar in timeline["bars"]],
+                     "interruptions": [mark["cause"] for mark in timeline["interruptions"]],
+                     "steps": len(timeline["steps"])},
+    }
 
 
 def chaos_summary(report: dict[str, Any]) -> list[str]:
@@ -388,76 +375,15 @@ def chaos_summary(report: dict[str, Any]) -> list[str]:
         parts = [f"{kind} {line['hours']:.3f} h {line['cost']:.2f} RMB"
                  for kind, line in bill.get("by_charge_type", {}).items()]
         lines.append(f"Cost: {bill['total']:.2f} RMB ({'; '.join(parts)}; hours on localcloud's virtual clock)")
+    if report.get("cost"):
+        lines += cost_lines(report["cost"])
+    if (report.get("timeline") or {}).get("path"):
+        lines.append(f"Timeline: {report['timeline']['path']}")
     return lines
-
-
-def minutes(seconds: float | None) -> str:
-    """Seconds as a short duration: 42s, 7.5 min, 2.3 h."""
-    if seconds is None:
-        return "?"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
-
-
-def training_progress(info: dict[str, Any]) -> str:
-    """One line from alicloud_training_info's result: step 37/150 (24.7 %), checkpoint-30 (12s old),
-    9.5 steps/min, 12 min left, lease i-... (or complete, or not started)."""
-    if info.get("complete"):
-        return f"complete: step {info.get('step')}/{info.get('max_steps')}, checkpoint-{info.get('newest_checkpoint')}"
-    if info.get("state") == "not started":
-        holder = (info.get("lease") or {}).get("holder")
-        return f"not started yet (no step logged{', lease held by ' + holder if holder else ''})"
-    parts = [f"step {info.get('step')}/{info.get('max_steps') or '?'}"
-             + (f" ({info['percent']} %)" if info.get("percent") is not None else "")]
-    if info.get("newest_checkpoint"):
-        age = minutes(info.get("newest_checkpoint_age_seconds"))
-        parts.append(f"checkpoint-{info['newest_checkpoint']} ({age} old)")
-    else:
-        parts.append("no checkpoint yet")
-    if info.get("steps_per_minute"):
-        parts.append(f"{info['steps_per_minute']} steps/min, {minutes(info.get('eta_seconds'))} left")
-    holder = (info.get("lease") or {}).get("holder")
-    parts.append(f"lease {holder}" if holder else "no lease held")
-    return ", ".join(parts)
-
-
-def group_candidates(info: dict[str, Any], exclude: list[str] | None = None, spot_only: Any = False
-                     ) -> list[dict[str, Any]]:
-    """The scaling group's instances that can be the training instance (alicloud_scaling_info's result): in
-    service, Running, not in `exclude`, spot ones only with `spot_only`."""
-    charges = ("spot",) if boolean(spot_only, strict=False) else ("spot", "pay-as-you-go")
-    return [i for i in (info or {}).get("instances") or []
-            if i.get("lifecycle_state") == "InService" and i.get("status") == "Running"
-            and i.get("instance_id") not in (exclude or []) and i.get("charge") in charges]
-
-
-def group_progress(info: dict[str, Any]) -> str:
-    """One line from alicloud_scaling_info's result: each instance's id, charge, zone, lifecycle state and
-    ECS status, and the latest scaling activity."""
-    instances = [f"{i.get('instance_id')} {i.get('charge')} {i.get('zone_id')} {i.get('lifecycle_state')}/"
-                 f"{i.get('status') or '?'}" for i in (info or {}).get("instances") or []]
-    activity = ((info or {}).get("activities") or [{}])[0]
-    group = (info or {}).get("scaling_group") or {}
-    line = f"desired {group.get('desired_capacity', '?')}, instances: {'; '.join(instances) or 'none'}"
-    if activity:
-        line += f" | latest activity: {activity.get('status_code')} {activity.get('progress', '')}% " \
-                f"{(activity.get('description') or '')[:80]}"
-    return line
 
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"checkpoint_steps": checkpoint_steps, "logging_steps": logging_steps,
-                "logging_max_steps": logging_max_steps,
-                "train_log_grep": train_log_grep, "train_log_resume": train_log_resume,
-                "steps_lost": steps_lost, "chaos_rounds": chaos_rounds,
-                "agent_events": agent_events, "event_logs": event_logs, "event_log_keys": event_log_keys,
-                "save_interval_seconds": save_interval_seconds, "chaos_pause": chaos_pause,
-                "handover": handover, "with_handovers": with_handovers, "resume_breakdown": resume_breakdown,
-                "trainers_at_once": trainers_at_once,
-                "save_steps": save_steps, "with_fault_effects": with_fault_effects,
-                "replacement_instance": replacement_instance, "chaos_summary": chaos_summary,
-                "valid_checkpoint_steps": valid_checkpoint_steps, "infer_answers": infer_answers,
-                "training_progress": training_progress, "group_candidates": group_candidates,
-                "group_progress": group_progress, "resume_progress": resume_progress}
+        return {"chaos_rounds": chaos_rounds, "save_interval_seconds": save_interval_seconds,
+                "chaos_pause": chaos_pause, "chaos_timeline": chaos_timeline, "chaos_report": chaos_report,
+                "chaos_summary": chaos_summary}

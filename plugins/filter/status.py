@@ -1,29 +1,23 @@
 """status.yml's report: what the scaling group runs, the prices, where training stands, the
 interruptions and the cost so far, as data (`status_report`, for `-e status_format=json`) and as
-lines to read (`status_lines`)."""
+lines to read (`status_lines`), and the timeline picture's data (`status_timeline`).
+
+The documentation of each filter is beside this file (<filter>.yml).
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-
-
-def sibling(name: str) -> Any:
-    """Another filter file of this directory (Ansible loads each on its own, not as a package)."""
-    module_name = f"spotfirst_finetune_filters_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
-
-
-cost, timeline, training = sibling("cost"), sibling("timeline"), sibling("training")
+from ansible_collections.spotfirst.finetune.plugins.module_utils.cost_model import cost_lines, cost_report
+from ansible_collections.spotfirst.finetune.plugins.module_utils.timeline import (
+    activity_interruptions,
+    duration,
+    epoch,
+    ledger_clock,
+    ledger_instances,
+    timeline_data,
+)
 
 
 def price_per_hour(instance: dict[str, Any], prices: list[dict[str, Any]]) -> float:
@@ -40,7 +34,7 @@ def estimated_entries(instances: list[dict[str, Any]], prices: list[dict[str, An
     entries = []
     for instance in instances:
         per_hour = price_per_hour(instance, prices)
-        hours = max(0.0, (float(now) - timeline.epoch(instance["creation_time"])) / 3600) \
+        hours = max(0.0, (float(now) - epoch(instance["creation_time"])) / 3600) \
             if instance.get("creation_time") else 0.0
         entries.append({"InstanceId": instance["instance_id"], "ChargeType": instance["charge"],
                         "ScalingGroupId": scaling_group_id, "ZoneId": instance.get("zone_id"),
@@ -72,10 +66,10 @@ def status_report(group: dict[str, Any], info: dict[str, Any], prices: dict[str,
     valid = info.get("valid_checkpoints") or []
     if bill is not None:
         entries = bill.get("entries", [])
-        costs = cost.cost_report(entries, settings["spot_price"], settings["pay_as_you_go_price"], group_id)
+        costs = cost_report(entries, settings["spot_price"], settings["pay_as_you_go_price"], group_id)
     else:
         entries = estimated_entries(group.get("instances") or [], zone_prices, now, group_id)
-        costs = cost.cost_report(entries, settings["spot_price"], settings["pay_as_you_go_price"], group_id,
+        costs = cost_report(entries, settings["spot_price"], settings["pay_as_you_go_price"], group_id,
                                  estimate=True)
     lease = info.get("lease")
     return {
@@ -100,7 +94,7 @@ def status_report(group: dict[str, Any], info: dict[str, Any], prices: dict[str,
             "lease": {"holder": lease["holder"], "heartbeat_age_seconds": lease["heartbeat_age_seconds"]}
             if lease else None,
         },
-        "interruptions": timeline.activity_interruptions(group.get("activities") or []),
+        "interruptions": activity_interruptions(group.get("activities") or []),
         "cost": costs,
     }
 
@@ -123,28 +117,42 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     if t["state"] in ("no bucket", "not started"):
         lines.append(f"Training: {t['state']} (oss://{t['bucket']}/{t['prefix']})")
     else:
-        rate = (f", {t['steps_per_minute']} steps/min, {training.minutes(t['eta_seconds'])} left"
+        rate = (f", {t['steps_per_minute']} steps/min, {duration(t['eta_seconds'])} left"
                 if t["steps_per_minute"] else "")
         checkpoint = (f"newest valid checkpoint-{t['newest_valid_checkpoint']}" if t["newest_valid_checkpoint"]
                       else "no valid checkpoint yet")
         if t["newest_checkpoint"]:
             checkpoint += (f" (newest checkpoint-{t['newest_checkpoint']}, "
-                           f"{training.minutes(t['newest_checkpoint_age_seconds'])} old)")
+                           f"{duration(t['newest_checkpoint_age_seconds'])} old)")
         lease = "no lease held"
         if t["lease"]:
             lease = (f"lease held by {t['lease']['holder']} "
-                     f"(heartbeat {training.minutes(t['lease']['heartbeat_age_seconds'])} ago)")
+                     f"(heartbeat {duration(t['lease']['heartbeat_age_seconds'])} ago)")
         lines.append(f"Training: {'complete, ' if t['complete'] else ''}step {t['step']}/{t['max_steps'] or '?'}"
                      + (f" ({t['percent']} %)" if t["percent"] is not None else "") + f"{rate}; {checkpoint}; {lease}")
     lines.append(f"Interruptions: {len(report['interruptions'])}")
     lines += [f"  {n}. {i['time']} {i['instance_id']}: {i['cause']}" for n, i in enumerate(report["interruptions"], 1)]
-    lines += cost.cost_lines(report["cost"])
+    lines += cost_lines(report["cost"])
     if report.get("timeline"):
         lines.append(f"Timeline: {report['timeline']}")
     return lines
 
 
+def status_timeline(group: dict[str, Any], info: dict[str, Any], prices: dict[str, Any], bill: dict[str, Any] | None,
+                    now: float, settings: dict[str, Any]) -> dict[str, Any]:
+    """The timeline picture's data (spotfirst.finetune.training_timeline draws it) from the same results as
+    `status_report`: one bar per training instance (localcloud's ledger; on a real account the group's
+    instances now, since their creation), the steps of alicloud_training_info's `event_logs`, a mark per
+    interruption the scaling activities tell of, the cost against all pay-as-you-go."""
+    if bill:
+        bars = ledger_instances(bill, (group.get("scaling_group") or {}).get("scaling_group_id") or "")
+    else:
+        bars = group_timeline_instances(group, prices)
+    return timeline_data(bars, info.get("event_logs") or {}, activity_interruptions(group.get("activities") or []),
+                         settings["pay_as_you_go_price"], ledger_clock(bill) if bill else None,
+                         bill["now"] if bill else now)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"status_report": status_report, "status_lines": status_lines,
-                "group_timeline_instances": group_timeline_instances}
+        return {"status_report": status_report, "status_timeline": status_timeline, "status_lines": status_lines}
