@@ -49,9 +49,13 @@ $(TRAIN_VENV)/.requirements.sha256: $(TRAIN_REQUIREMENTS)
 	$(TRAIN_VENV)/bin/pip install -q --disable-pip-version-check -r $(TRAIN_REQUIREMENTS)
 	sha256sum $(TRAIN_REQUIREMENTS) | cut -d' ' -f1 > $@
 
+# antsibull-docs (Ansible's documentation linter) checks every plugin's and role's DOCUMENTATION,
+# EXAMPLES and RETURN; it runs ansible-galaxy and ansible-doc by name, from the venv.
 lint: venv
 	$(BIN)/ruff check .
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/antsibull-docs lint-collection-docs --plugin-docs \
+	  --validate-collection-refs=all --disallow-unknown-collection-refs .
 
 test: setup train-venv lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -ra

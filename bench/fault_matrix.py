@@ -47,7 +47,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "kill during the mount": {"action": "kill_mount"},
     "API throttling 20 %": {"action": "throttle_api", "rate": 0.2},
     # On the output prefix: on the whole bucket, s3fs's retries of the model's and the data's reads (4, 8,
-    # 16 s apart) make each resume take minutes (README); the writes, the lease and the checkpoint reads
+    # 16 s apart) make each resume take minutes (docs/chaos.md); the writes, the lease and the checkpoint reads
     # are under output/.
     "OSS 503/500 at 20 % on output/": {"action": "oss_errors", "rate": 0.2, "match": "*/output/*"},
     "network cut 15 s": {"action": "net_cut", "seconds": 15},

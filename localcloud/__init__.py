@@ -1,7 +1,7 @@
 """localcloud: an embedded Alibaba Cloud that speaks the real wire protocols.
 
 The official SDKs, s3fs/ossfs and the project's Ansible modules talk to it unchanged except for
-the endpoint. See the project README for the CLI.
+the endpoint. See docs/localcloud.md for the CLI.
 """
 
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ checks idempotence and verifies with testinfra. They need root, podman and the b
 is built (once per machine) here when it is missing.
 
 Which runs cover which assertions (minutes measured one at a time on a 2-core machine are in
-README.md, "Role tests with molecule"):
+docs/development.md):
 
 - default: gpu_driver's converge (it refuses to go on without a GPU when one is required, then
   writes NVIDIA's repository) and then python_env, ossfs_mount (a real localcloud bucket),

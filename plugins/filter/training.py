@@ -90,8 +90,9 @@ def steps_lost(steps: list[int], seen_at_release: int, resumed_from: int) -> int
 
 
 def training_progress(info: dict[str, Any]) -> str:
-    """One line from alicloud_training_info's result: step 37/150 (24.7 %), checkpoint-30 (12s old),
-    9.5 steps/min, 12 min left, lease i-... (or complete, or not started)."""
+    """One line from alicloud_training_info's result: step 37/150 (24.7 %), 12 min left, lease i-...,
+    checkpoint-30 (12s old), 9.5 steps/min (or complete, or not started). What a reader looks for comes first:
+    on a narrow terminal the line redrawn in place is cut at its end."""
     if info.get("complete"):
         return f"complete: step {info.get('step')}/{info.get('max_steps')}, checkpoint-{info.get('newest_checkpoint')}"
     if info.get("state") == "not started":
@@ -99,15 +100,17 @@ def training_progress(info: dict[str, Any]) -> str:
         return f"not started yet (no step logged{', lease held by ' + holder if holder else ''})"
     parts = [f"step {info.get('step')}/{info.get('max_steps') or '?'}"
              + (f" ({info['percent']} %)" if info.get("percent") is not None else "")]
+    if info.get("steps_per_minute"):
+        parts.append(f"{duration(info.get('eta_seconds'))} left")
+    holder = (info.get("lease") or {}).get("holder")
+    parts.append(f"lease {holder}" if holder else "no lease held")
     if info.get("newest_checkpoint"):
         age = duration(info.get("newest_checkpoint_age_seconds"))
         parts.append(f"checkpoint-{info['newest_checkpoint']} ({age} old)")
     else:
         parts.append("no checkpoint yet")
     if info.get("steps_per_minute"):
-        parts.append(f"{info['steps_per_minute']} steps/min, {duration(info.get('eta_seconds'))} left")
-    holder = (info.get("lease") or {}).get("holder")
-    parts.append(f"lease {holder}" if holder else "no lease held")
+        parts.append(f"{info['steps_per_minute']} steps/min")
     return ", ".join(parts)
 
 

@@ -44,7 +44,7 @@ instances:
   contains:
     instance_id: {description: The instance., type: str}
     zone_id: {description: Its zone., type: str}
-    lifecycle_state: {description: InService, Pending, Removing, ..., type: str}
+    lifecycle_state: {description: 'C(InService), C(Pending), C(Removing), ...', type: str}
     spot_strategy: {description: NoSpot for pay-as-you-go., type: str}
     charge: {description: C(spot) or C(pay-as-you-go)., type: str}
     instance_type: {description: The instance type (from ECS)., type: str}
@@ -57,7 +57,7 @@ activities:
   elements: dict
   contains:
     scaling_activity_id: {description: The activity., type: str}
-    status_code: {description: Successful, Warning, Failed, InProgress or Rejected., type: str}
+    status_code: {description: 'C(Successful), C(Warning), C(Failed), C(InProgress) or C(Rejected).', type: str}
     cause: {description: Why it ran., type: str}
     description: {description: What it did., type: str}
     start_time: {description: When it started., type: str}

@@ -51,7 +51,7 @@ CHAOS = [
     "throttle_api",
     {"action": "net_cut", "seconds": 15},
     # On the output prefix (checkpoints, logs, the lease): on the whole bucket s3fs's own retries of the
-    # model's and the data's reads (4, 8, 16 s apart) make a resume take minutes (README).
+    # model's and the data's reads (4, 8, 16 s apart) make a resume take minutes (docs/chaos.md).
     {"action": "oss_errors", "match": "*/output/*"},
     {"action": "daemon_kill", "seconds": 10},
     {"action": "reclaim", "notice": 0},
