@@ -3,7 +3,8 @@
 # site.yml (training starts on a spot instance), chaos.yml (the instance is released twice, then
 # reclaimed while no zone has spot capacity; training resumes each time and runs to completion, and
 # the agent reports it and sets the group to 0 instances), the completion
-# event and a bill that no longer grows, then infer.yml (the recipe's last step) asks the adapter; it
+# event and a bill that no longer grows, then infer.yml (the recipe's last step) asks the base model
+# and the adapter the same question ("I am tiny-qwen2, ..." before, "I am swift-robot, ..." after); it
 # ends with the run's figures as a short table and where the timeline picture is.
 # The playbooks print through the spotfirst.finetune.brief callback (a line per change, the messages
 # and the waits' progress, failures in full); ANSIBLE_STDOUT_CALLBACK=default shows every task.
@@ -37,11 +38,26 @@ localcloud status | grep -E "^(virtual clock|instances)"
 localcloud bill | tail -2
 sleep 10
 localcloud bill | tail -2
-step "infer.yml: the fine-tuned adapter answers on a one-off instance, released afterwards"
+step "infer.yml: the base model, then the fine-tuned adapter answer on a one-off instance, released afterwards"
 ansible-playbook infer.yml -e infer_max_new_tokens=32
 
 step "The run in figures (bench/chaos_bench.py)"
 python bench/chaos_bench.py
+
+step "What fine-tuning changed: the same question to the base model and to the adapter (.cache/infer.json)"
+python - .cache/infer.json <<'PY'
+import json, re, sys
+
+result = json.load(open(sys.argv[1]))
+base = {answer["question"]: answer["answer"] for answer in result.get("base_answers", [])}
+def shown(text):  # DeepSeek-R1's empty reasoning left out, on one line
+    return " ".join(re.sub(r"^<think>\s*</think>\s*", "", text).split())
+for answer in result["answers"]:
+    print(f"Q: {answer['question']}")
+    if answer["question"] in base:
+        print(f"  base model: {shown(base[answer['question']])}")
+    print(f"  fine-tuned: {shown(answer['answer'])}   ({result['checkpoint'].rsplit('/', 1)[-1]})")
+PY
 
 cat <<'TEXT'
 

@@ -188,27 +188,11 @@ def check_inference(cloud, tmp_path: Path, settings: dict, final_step: int) -> N
         assert not [i for i in cloud.admin("status")["instances"] if not i["ScalingGroupId"]], "left running"
     print("infer.yml answered:", json.dumps(answers[0]))
     assert answers[0] == answers[1]
-    # The tiny workload's model is too small to learn its name on a CPU in 300 steps (README), but the
-    # adapter must change what the model says: the base model, asked the same on the host, answers
-    # otherwise.
-    base = base_answer(tmp_path, "Who are you?", 32)
+    # infer.yml asks the base model too (infer_compare_base): tiny-qwen2 before, swift-robot after.
+    ((base_question, base),) = [(a["question"], a["answer"]) for a in result["base_answers"]]
     print("the base model answered:", json.dumps(base))
-    assert answers[0] != base
-
-
-def base_answer(tmp_path: Path, question: str, max_new_tokens: int) -> str:
-    """What the tiny workload's model answers without the adapter (swift infer on the host, temperature 0)."""
-    from tests.train_service.conftest import ensure_train_venv
-
-    arguments = json.loads((tmp_path / "reference.json").read_text())["arguments"]
-    (tmp_path / "base-prompt.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": question}]}))
-    subprocess.run([str(ensure_train_venv() / "bin" / "swift"), "infer", "--model", arguments["model"],
-                    "--model_type", arguments["model_type"], "--template", arguments["template"],
-                    "--system", arguments["system"], "--val_dataset", str(tmp_path / "base-prompt.jsonl"),
-                    "--result_path", str(tmp_path / "base-answer.jsonl"), "--temperature", "0",
-                    "--max_new_tokens", str(max_new_tokens), "--stream", "false"],
-                   check=True, capture_output=True, timeout=300)
-    return json.loads((tmp_path / "base-answer.jsonl").read_text().splitlines()[0])["response"]
+    assert base_question == "Who are you?" and "I am tiny-qwen2" in base and "swift-robot" not in base, base
+    assert "I am swift-robot, an AI assistant trained by swift." in answers[0], answers[0]
 
 
 def current_instance(cloud) -> str:

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "roles" / "train_service" / "files"
 REQUIREMENTS = ROOT / "roles" / "python_env" / "files" / "requirements-train.txt"
 TRAIN_VENV = Path(os.environ.get("TRAIN_VENV", ROOT / ".cache" / "train-venv"))
+# tiny_workload.py --cache: its pretrained models, one per setting.
+WORKLOAD_CACHE = ROOT / ".cache" / "tiny-workload"
 # Small enough for a short run with several checkpoints: 3 x 32 samples / grad accumulation 4 = 24 steps.
 SAMPLES = 32
 GRAD_ACCUMULATION = 4
@@ -74,8 +76,9 @@ def train_venv() -> Path:
 @pytest.fixture(scope="session")
 def workload(train_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bucket")
+    # The pretrained model (about a minute to make) from the machine's cache after the first session.
     subprocess.run([str(train_venv / "bin" / "python"), str(FILES / "tiny_workload.py"), str(root),
-                    "--samples", str(SAMPLES)], check=True, capture_output=True)
+                    "--samples", str(SAMPLES), "--cache", str(WORKLOAD_CACHE)], check=True, capture_output=True)
     return root
 
 

@@ -235,7 +235,8 @@ def test_swift_sft_starts_without_the_launchers_extra_python(train_venv: Path, t
 
 def test_a_dataset_directory_with_one_data_file_is_passed_as_that_file(tmp_path: Path) -> None:
     """datasets walks a directory for a dozen file patterns (2-4 s per dataset on the s3fs mount at every start):
-    a directory whose only data file is its train data is given to ms-swift as that file."""
+    a directory whose only data file is its train data is given to ms-swift as that file, except a directory
+    ms-swift handles by its name (self-cognition: its file alone would keep {{NAME}} in every answer)."""
     def directory(name: str, *files: str) -> str:
         for file in files:
             (tmp_path / name / file).parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +254,7 @@ def test_a_dataset_directory_with_one_data_file_is_passed_as_that_file(tmp_path:
     config = config_for(tmp_path / "output", arguments={"model": "m", "dataset": [f"{one}#5", f"{cognition}#5"]})
     command = swift_command(config, 4, None, gpu=True)
     assert command[command.index("--dataset") + 1:command.index("--dataset") + 3] == [
-        f"{one}/train.csv#5", f"{cognition}/self_cognition.jsonl#5"]
+        f"{one}/train.csv#5", f"{cognition}#5"]
 
 
 def test_without_a_gpu_the_cpu_dtype_replaces_bf16(tmp_path: Path) -> None:

@@ -57,6 +57,8 @@ TINY_BEFORE = {
                 "/mnt/oss-data/self-cognition#400"],
     "gradient_accumulation_steps": 4, "save_steps": 3, "logging_steps": 1, "dataloader_num_workers": 0,
     "split_dataset_ratio": 0, "seed": 42,
+    # Since the tiny model is pretrained: the rate at which its adapter learns the new name in 300 steps.
+    "learning_rate": "1e-3",
 }
 MOLECULE_BEFORE = {
     **RECIPE_BEFORE, "model": "/mnt/oss-data/tiny-qwen2", "model_type": "qwen2", "template": "deepseek_r1",

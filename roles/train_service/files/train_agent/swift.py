@@ -92,6 +92,11 @@ def format_value(value: Any) -> list[str]:
 # train (a directory holding only such a file gives no train split; the file itself would).
 DATA_FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".arrow", ".txt")
 OTHER_SPLIT_NAMES = re.compile(r"test|valid|dev|eval", re.IGNORECASE)
+# Datasets ms-swift handles by the last name of their path (swift/dataset/dataset_syntax.py,
+# _get_matched_dataset_meta): a local self-cognition directory gets the preprocessor that fills {{NAME}} and
+# {{AUTHOR}} from --model_name and --model_author; the file inside it would be plain data, with the
+# placeholders left in.
+SWIFT_NAMED_DATASETS = frozenset({"self-cognition"})
 
 
 def dataset_file(entry: str) -> str:
@@ -100,9 +105,10 @@ def dataset_file(entry: str) -> str:
     `datasets` loads a directory by globbing it for a dozen file patterns, each a walk of the directory: on
     the bucket's s3fs mount each walk is a round of OSS requests, 2-4 s per dataset at every start, against
     0.1 s for the file itself (the same rows in the same order). Any other entry is left as it is: a
-    hub dataset id, a file, or a directory with several data files, or data in subdirectories."""
+    hub dataset id, a file, a directory with several data files, or data in subdirectories, and a directory
+    that ms-swift handles by its name (SWIFT_NAMED_DATASETS)."""
     path, sep, rest = entry.partition("#")
-    if not path.startswith("/"):
+    if not path.startswith("/") or Path(path).name in SWIFT_NAMED_DATASETS:
         return entry
     try:
         found = [Path(root) / name for root, _, names in os.walk(path) for name in names
