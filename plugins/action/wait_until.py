@@ -23,6 +23,10 @@ from ansible.utils.display import Display
 EXPRESSIONS = ("until", "progress")
 # Where the controller's stdout is found (Linux).
 PROC = "/proc"
+# Set by ansible-runner (and so by AWX and the tests' playbook runs) in the playbook's environment: it runs
+# ansible-playbook on a pseudo-terminal of its own and keeps what is printed for a log or a UI, where a line
+# redrawn in place is a run of carriage returns.
+CAPTURED_BY = ("AWX_ISOLATED_DATA_DIR", "RUNNER_OMIT_EVENTS")
 
 
 def native(value: Any) -> Any:
@@ -60,7 +64,7 @@ def controller_width() -> int | None:
     An action runs in a worker process whose stdout ansible-core points at /dev/null
     (WorkerProcess._detach) and whose display calls the controller process, the worker's parent, prints:
     the controller's stdout is the one that counts."""
-    if os.environ.get("TERM") == "dumb":
+    if os.environ.get("TERM") == "dumb" or any(name in os.environ for name in CAPTURED_BY):
         return None
     if os.path.isdir(f"{PROC}/self/fd"):
         return terminal_width(f"{PROC}/{os.getppid()}/fd/1")

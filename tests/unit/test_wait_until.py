@@ -129,6 +129,10 @@ def test_the_controller_width_is_that_of_the_parent_process_stdout(tmp_path, mon
         assert wait_until.controller_width() == 123
         monkeypatch.setenv("TERM", "dumb")
         assert wait_until.controller_width() is None
+        # ansible-runner's pseudo-terminal is a log's, not a person's screen.
+        monkeypatch.setenv("TERM", "xterm")
+        monkeypatch.setenv("RUNNER_OMIT_EVENTS", "False")
+        assert wait_until.controller_width() is None
     finally:
         os.close(controller)
         os.close(terminal)
