@@ -4,6 +4,7 @@ instance's system python3), and runs as train.sh runs it."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,17 @@ def test_python_m_train_agent_runs_the_agent(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert f"no configuration at {tmp_path / 'missing.json'}" in run.stderr
+
+
+def test_the_plugin_loads_where_the_agent_set_no_pythonpath(train_venv: Path, tmp_path: Path) -> None:
+    """A checkpoint's args.json names the plugin, so `swift infer --adapters` (infer.yml) loads it by its path
+    with ms-swift's own loader, in a process the agent did not start: it finds its package by itself."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    load = ("from swift.utils.utils import import_external_file; "
+            f"import_external_file({str(PLUGIN)!r}); "
+            "from swift.callbacks.mapping import callbacks_map; "
+            "print(sorted(name for name in callbacks_map if name.startswith('train_agent')))")
+    run = subprocess.run([str(train_venv / "bin" / "python"), "-c", load], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "['train_agent_clock', 'train_agent_handover', 'train_agent_stop']"

@@ -166,7 +166,10 @@ def test_a_webhook_gets_the_result_and_a_bad_one_is_logged_not_fatal(tmp_path, c
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     keys = StaticCredentials(Keys("id", "secret"))
-    instance = Instance("i-1", "cn-hangzhou", None, None, keys)
+    # No event is configured: the clients are made, and never called.
+    unused = "http://127.0.0.1:9"
+    instance = Instance("i-1", "cn-hangzhou", RpcClient(unused, "2014-05-26", keys),
+                        RpcClient(unused, "2022-02-22", keys), keys)
     summary = {"status": "complete", "global_step": 6, "max_steps": 6, "final_checkpoint": "/out/checkpoint-6"}
     try:
         url = f"http://127.0.0.1:{server.server_port}/robot/send?access_token=s3cr3t"

@@ -1,8 +1,10 @@
 """The training agent's ms-swift 4 plugin (`--external_plugins`): three trainer callbacks.
 
 ms-swift loads this file by its path, with this directory first on the trainer's sys.path (a directory of
-its own, so that the agent's modules shadow nothing there); the agent puts the directory that holds the
-`train_agent` package on the trainer's PYTHONPATH, from which this imports the protocol's names.
+its own, so that the agent's modules shadow nothing there). It is loaded where the agent set no
+PYTHONPATH too: a checkpoint's args.json names it, and `swift infer --adapters <checkpoint>` (infer.yml)
+loads it again. So it finds the `train_agent` package from its own place (two directories up), added
+at the end of sys.path, and imports the protocol's names from there.
 
 - `train_agent_clock`: prints a line with the trainer's own time at the end of every step and after
   every save (`train-agent-clock: step 7 at 1764598800.123`). The agent copies them into its event
@@ -27,12 +29,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 from swift.callbacks.base import TrainerCallback
 from swift.callbacks.mapping import callbacks_map
-from train_agent.protocol import CLOCK_MARK, GO_FILE_ENV, READY_MARK, STOP_MARK, SWIFT_STOP_FILE
+
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+if PACKAGE_ROOT not in sys.path:
+    sys.path.append(PACKAGE_ROOT)
+from train_agent.protocol import CLOCK_MARK, GO_FILE_ENV, READY_MARK, STOP_MARK, SWIFT_STOP_FILE  # noqa: E402
 
 
 class Clock(TrainerCallback):
