@@ -58,7 +58,7 @@ lint: venv
 	  --validate-collection-refs=dependent --disallow-unknown-collection-refs .
 
 test: setup train-venv lint
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -ra
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -ra --durations=15
 
 demo: setup
 	@scripts/demo.sh
