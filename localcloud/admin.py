@@ -76,4 +76,11 @@ def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
         cloud.settings.time_scale = cloud.clock.scale
         cloud.store.kv_put("clock", cloud.clock.state())
         return {"time_scale": cloud.clock.scale}
+    if route == "oss-legacy-bucket":
+        # A bucket created before OSS retired V1 signatures (2025-09-01), which takes them still: for a
+        # test of what a user with such a bucket meets. Every bucket localcloud creates is a new one.
+        if cloud.oss is None:
+            raise ApiError("InvalidAction.NotFound", "this localcloud has no OSS endpoint", 404)
+        bucket = cloud.oss.make_legacy(args["bucket"])
+        return {"bucket": bucket.name, "created": iso_seconds(bucket.created)}
     raise ApiError("InvalidAction.NotFound", f"unknown admin route {route!r}", 404)

@@ -28,6 +28,7 @@ import logging
 import threading
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from . import (
     identities,
@@ -70,6 +71,8 @@ class Cloud:
         # Set by an API call after which the engine should run now (a new desired capacity, a completed
         # lifecycle action) rather than at its next round.
         self.wakeup = threading.Event()
+        # The object storage (localcloud.oss's OssService), set by the OSS endpoint when it starts.
+        self.oss: Any = None
         self._bootstrap_account()
         images.ensure_system_images(self.store, self.clock.now())
 

@@ -7,10 +7,13 @@ anonymous callers what the bucket's ACL opens to the public.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from ..errors import ApiError
-from .errors import access_denied
+from .errors import access_denied, aws_v2_not_enabled, v1_signature_retired
+from .service import V1_RETIRED_AT
+from .signing import AWS_V2, OSS_V1
 
 if TYPE_CHECKING:
     from .call import Call
@@ -21,6 +24,7 @@ ACTIONS = {
     "GetBucketLocation": "oss:GetBucketLocation", "GetBucketAcl": "oss:GetBucketAcl",
     "PutBucketAcl": "oss:PutBucketAcl", "PutBucketTags": "oss:PutBucketTagging",
     "GetBucketTags": "oss:GetBucketTagging", "DeleteBucketTags": "oss:DeleteBucketTagging",
+    "PutBucketVersioning": "oss:PutBucketVersioning", "GetBucketVersioning": "oss:GetBucketVersioning",
     "ListObjects": "oss:ListObjects", "ListObjectsV2": "oss:ListObjects",
     "ListMultipartUploads": "oss:ListMultipartUploads",
     "PutObject": "oss:PutObject", "CopyObject": "oss:PutObject", "GetObject": "oss:GetObject",
@@ -34,6 +38,28 @@ BUCKET_LEVEL = {"ListObjects", "ListObjectsV2", "ListMultipartUploads"}
 PUBLIC_READ = {"GetObject", "HeadObject", "GetObjectMeta", "ListObjects", "ListObjectsV2", "HeadBucket"}
 PUBLIC_WRITE = PUBLIC_READ | {"PutObject", "DeleteObject", "InitiateMultipartUpload", "UploadPart",
                               "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts"}
+
+
+def check_signature_version(call: Call, op: str) -> None:
+    """Refuse the signatures OSS no longer takes, as OSS does (403 with the EC of each).
+
+    - OSS V1 (header or presigned URL) on a bucket created since 2025-09-01, and on a bucket being
+      created: "the V1 signature algorithm is no longer available for new buckets" (OSS, "Guidelines for
+      upgrading V1 signatures to V4 signatures"; EC 0002-00000080). A request that names no bucket
+      (ListBuckets) is judged by the account's age, and localcloud's account is taken to be older than
+      the retirement, so that its legacy buckets (`localcloud` admin route `oss-legacy-bucket`) exist.
+    - AWS Signature Version 2 through the S3-compatible API: not enabled unless Alibaba's support enables
+      it for the account (EC 0002-00000032), which localcloud never does.
+    """
+    scheme = call.caller.scheme
+    if scheme == AWS_V2:
+        raise aws_v2_not_enabled()
+    if scheme != OSS_V1 or not call.bucket:
+        return
+    bucket = call.svc.meta.bucket(call.bucket)
+    created = bucket.created if bucket else (time.time() if op == "PutBucket" else None)
+    if created is not None and created >= V1_RETIRED_AT:
+        raise v1_signature_retired(call.bucket)
 
 
 def resource(uid: str, bucket: str | None, key: str | None) -> str:

@@ -141,6 +141,28 @@ def delete_bucket_tags(call: Call) -> Reply:
     return Reply(status=204)
 
 
+VERSIONING = ("Enabled", "Suspended")
+
+
+def put_bucket_versioning(call: Call) -> Reply:
+    """Enable or suspend versioning. A bucket once versioned is never unversioned again (OSS's
+    PutBucketVersioning); localcloud keeps the status, not the old versions of objects."""
+    doc = xmlio.parse(call.body.read_all(64 * 1024), "VersioningConfiguration")
+    status = xmlio.text(doc, "Status")
+    if status not in VERSIONING:
+        raise ApiError("MalformedXML", f"The versioning status must be Enabled or Suspended, not {status!r}.", 400)
+    with call.svc.meta.transaction():
+        call.svc.bucket(call.bucket)
+        call.svc.meta.set_versioning(call.bucket, status)
+    return Reply()
+
+
+def get_bucket_versioning(call: Call) -> Reply:
+    call.svc.bucket(call.bucket)
+    status = call.svc.meta.versioning(call.bucket)
+    return _xml(xmlio.document("VersioningConfiguration", [("Status", status)] if status else []))
+
+
 def delete_bucket(call: Call) -> Reply:
     with call.svc.meta.transaction():
         call.svc.bucket(call.bucket)
@@ -156,5 +178,6 @@ HANDLERS: dict[str, Callable[[Call], Reply]] = {
     "GetBucketInfo": get_bucket_info, "GetBucketLocation": get_bucket_location,
     "GetBucketAcl": get_bucket_acl, "PutBucketAcl": put_bucket_acl,
     "PutBucketTags": put_bucket_tags, "GetBucketTags": get_bucket_tags, "DeleteBucketTags": delete_bucket_tags,
+    "PutBucketVersioning": put_bucket_versioning, "GetBucketVersioning": get_bucket_versioning,
     "DeleteBucket": delete_bucket,
 }

@@ -121,11 +121,13 @@ class Call:
 
     def forbid_overwrite(self) -> bool:
         """`x-oss-forbid-overwrite: true`: the write must not replace an object. Absent means false; a value
-        other than true or false (in any case: SDKs send either) is an InvalidArgument."""
+        other than true or false (in any case: SDKs send either) is an InvalidArgument. Ignored on a bucket
+        whose versioning is Enabled or Suspended, as OSS ignores it ("invalid when the versioning status of
+        the bucket is Enabled or Suspended", PutObject's documentation): the write replaces the object."""
         raw = self.header("x-oss-forbid-overwrite").strip()
         if raw.lower() not in ("", "true", "false"):
             raise invalid_forbid_overwrite(raw)
-        return raw.lower() == "true"
+        return raw.lower() == "true" and self.svc.meta.versioning(self.bucket) not in ("Enabled", "Suspended")
 
     @property
     def s3(self) -> bool:

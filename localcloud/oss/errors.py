@@ -8,6 +8,9 @@ from ..errors import ApiError
 EC_OBJECT_EXISTS = "0026-00000201"       # PutObject, CopyObject
 EC_COMPLETE_TARGET_EXISTS = "0042-00000214"
 EC_INVALID_FORBID_OVERWRITE = "0017-00000279"
+# Signatures OSS no longer takes: V1 on a bucket created since 2025-09-01, AWS SigV2 unless support enabled it.
+EC_V1_RETIRED = "0002-00000080"
+EC_AWS_V2_NOT_ENABLED = "0002-00000032"
 
 
 class OssError(ApiError):
@@ -56,3 +59,15 @@ def file_already_exists(ec: str = "") -> OssError:
 def invalid_forbid_overwrite(value: str) -> OssError:
     return OssError("InvalidArgument", f"x-oss-forbid-overwrite must be true or false, not {value!r}.", 400,
                     EC_INVALID_FORBID_OVERWRITE)
+
+
+def v1_signature_retired(bucket: str) -> OssError:
+    return OssError("AccessDenied", f"OSS no longer supports V1 signatures for the bucket {bucket!r}, created after "
+                    "2025-09-01: sign the request with V4 (OSS4-HMAC-SHA256, the bucket's region in its scope).",
+                    403, EC_V1_RETIRED)
+
+
+def aws_v2_not_enabled() -> OssError:
+    return OssError("AccessDenied", "Amazon S3-compatible authentication with Signature Version 2 is not enabled "
+                    "for OSS: sign the request with AWS Signature Version 4 or an OSS signature.", 403,
+                    EC_AWS_V2_NOT_ENABLED)

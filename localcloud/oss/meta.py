@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY, created REAL NOT NULL, acl TEXT NOT NULL, storage_class TEXT NOT NULL,
     redundancy TEXT NOT NULL, tags TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bucket_versioning (name TEXT PRIMARY KEY, status TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     crc64 TEXT NOT NULL, mtime REAL NOT NULL, type TEXT NOT NULL, headers TEXT NOT NULL,
@@ -163,9 +164,24 @@ class MetaDB:
                 "ON CONFLICT (name) DO UPDATE SET acl=excluded.acl, tags=excluded.tags",
                 (b.name, b.created, b.acl, b.storage_class, b.redundancy, json.dumps(b.tags)))
 
+    def set_bucket_created(self, name: str, created: float) -> None:
+        with self.transaction():
+            self._conn.execute("UPDATE buckets SET created=? WHERE name=?", (created, name))
+
+    def versioning(self, name: str) -> str:
+        """The bucket's versioning status: "" (never enabled), Enabled or Suspended."""
+        rows = self._q("SELECT status FROM bucket_versioning WHERE name=?", (name,))
+        return rows[0][0] if rows else ""
+
+    def set_versioning(self, name: str, status: str) -> None:
+        with self.transaction():
+            self._conn.execute("INSERT INTO bucket_versioning (name, status) VALUES (?, ?) "
+                               "ON CONFLICT (name) DO UPDATE SET status=excluded.status", (name, status))
+
     def delete_bucket(self, name: str) -> None:
         with self.transaction():
             self._conn.execute("DELETE FROM buckets WHERE name=?", (name,))
+            self._conn.execute("DELETE FROM bucket_versioning WHERE name=?", (name,))
 
     def bucket_is_empty(self, name: str) -> bool:
         return not self._q("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)) and \

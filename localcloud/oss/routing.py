@@ -13,7 +13,7 @@ from .service import check_bucket_name
 _ALIYUN_HOST = re.compile(r"^(?:(?P<bucket>[^.]+)\.)?(?:oss|s3)-[a-z0-9-]+\.aliyuncs\.com$")
 # Sub-resources of APIs this endpoint does not implement: answered with NotImplemented rather than
 # mistaken for a listing or a plain object read.
-_UNSUPPORTED = {"lifecycle", "cors", "website", "logging", "referer", "policy", "versioning", "versions",
+_UNSUPPORTED = {"lifecycle", "cors", "website", "logging", "referer", "policy", "versions",
                 "encryption", "replication", "inventory", "worm", "cname", "requestPayment", "qos",
                 "object-lock", "notification", "accelerate", "analytics", "metrics", "symlink", "restore",
                 "append", "torrent", "retention", "legal-hold", "select", "x-oss-process", "ownershipControls",
@@ -72,10 +72,12 @@ def operation(method: str, bucket: str | None, key: str | None, q: dict[str, str
 
 def _bucket_op(method: str, q: dict[str, str], copy: bool) -> str | None:
     if method == "PUT":
-        return "PutBucketAcl" if "acl" in q else "PutBucketTags" if "tagging" in q else "PutBucket"
+        return ("PutBucketAcl" if "acl" in q else "PutBucketTags" if "tagging" in q
+                else "PutBucketVersioning" if "versioning" in q else "PutBucket")
     if method == "GET":
         for sub, op in (("acl", "GetBucketAcl"), ("bucketInfo", "GetBucketInfo"), ("location", "GetBucketLocation"),
-                        ("tagging", "GetBucketTags"), ("uploads", "ListMultipartUploads")):
+                        ("tagging", "GetBucketTags"), ("uploads", "ListMultipartUploads"),
+                        ("versioning", "GetBucketVersioning")):
             if sub in q:
                 return op
         return "ListObjectsV2" if q.get("list-type") == "2" else "ListObjects"

@@ -109,6 +109,7 @@ class OssHandler(BaseHTTPRequestHandler):
             if self._fault_kills(req, body, request_id):
                 return
             call = Call(op, self.svc, req, authenticate(self.svc.cloud.auth, req), body, request_id)
+            access.check_signature_version(call, op)
             access.authorize(call, op, req.bucket, req.key)
             if (self.headers.get("Expect", "").lower() == "100-continue") and not body.done:
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -227,5 +228,6 @@ class OssServer(ThreadingHTTPServer):
 
 def make_oss_server(cloud: Cloud, host: str, port: int) -> OssServer:
     svc = OssService(cloud)
+    cloud.oss = svc
     handler = type("BoundOssHandler", (OssHandler,), {"svc": svc, "addressing": Addressing(host)})
     return OssServer((host, port), handler, svc)

@@ -14,6 +14,11 @@ from .xmlio import Child
 
 log = logging.getLogger("localcloud.oss")
 
+# OSS takes V1 signatures only on buckets created before this moment (2025-09-01 00:00 UTC).
+V1_RETIRED_AT = 1756684800.0
+# The creation time the admin route `oss-legacy-bucket` gives a bucket: a day before.
+LEGACY_CREATED = V1_RETIRED_AT - 86400
+
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -51,3 +56,9 @@ class OssService:
         if found is None:
             raise no_such_bucket(name)
         return found
+
+    def make_legacy(self, name: str) -> Bucket:
+        """Make a bucket one created before V1 signatures were retired (for a test of a legacy bucket)."""
+        self.bucket(name)
+        self.meta.set_bucket_created(name, LEGACY_CREATED)
+        return self.bucket(name)

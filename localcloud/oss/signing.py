@@ -57,10 +57,15 @@ class SignedRequest:
         return "&".join(pairs)
 
 
+# The signing schemes, as `Caller.scheme` names them.
+OSS_V4, OSS_V1, AWS_V4, AWS_V2 = "OSS4-HMAC-SHA256", "OSS V1", "AWS4-HMAC-SHA256", "AWS V2"
+
+
 @dataclass(frozen=True)
 class Caller:
     principal: Principal | None          # None: an anonymous request
     dialect: str                         # "oss" or "s3": which header names the client speaks
+    scheme: str = ""                     # how the request was signed (OSS_V4, ...); "" when anonymous
 
 
 def _resolve(auth: Authenticator, access_key_id: str, token: str | None) -> tuple[str, Principal]:
@@ -297,22 +302,22 @@ def authenticate(auth: Authenticator, req: SignedRequest) -> Caller:
     authorization = req.header("authorization") or ""
     q = req.query
     if authorization.startswith("OSS4-HMAC-SHA256 "):
-        return Caller(_oss_v4_header(auth, req, authorization), "oss")
+        return Caller(_oss_v4_header(auth, req, authorization), "oss", OSS_V4)
     if authorization.startswith("OSS "):
-        return Caller(_oss_v1_header(auth, req, authorization), "oss")
+        return Caller(_oss_v1_header(auth, req, authorization), "oss", OSS_V1)
     if authorization.startswith("AWS4-HMAC-SHA256 "):
-        return Caller(_aws_v4_header(auth, req, authorization), "s3")
+        return Caller(_aws_v4_header(auth, req, authorization), "s3", AWS_V4)
     if authorization.startswith("AWS "):
-        return Caller(_aws_v2_header(auth, req, authorization), "s3")
+        return Caller(_aws_v2_header(auth, req, authorization), "s3", AWS_V2)
     if authorization:
         raise ApiError("InvalidArgument", "Authorization header is invalid: unknown signing scheme.", 400)
     if q.get("x-oss-signature-version") == "OSS4-HMAC-SHA256":
-        return Caller(_oss_v4_query(auth, req), "oss")
+        return Caller(_oss_v4_query(auth, req), "oss", OSS_V4)
     if "OSSAccessKeyId" in q:
-        return Caller(_oss_v1_query(auth, req), "oss")
+        return Caller(_oss_v1_query(auth, req), "oss", OSS_V1)
     if "X-Amz-Algorithm" in q:
-        return Caller(_aws_v4_query(auth, req), "s3")
+        return Caller(_aws_v4_query(auth, req), "s3", AWS_V4)
     if "AWSAccessKeyId" in q:
-        return Caller(_aws_v2_query(auth, req), "s3")
+        return Caller(_aws_v2_query(auth, req), "s3", AWS_V2)
     s3 = any(k.lower().startswith("x-amz-") for k, _ in req.headers)
     return Caller(None, "s3" if s3 else "oss")

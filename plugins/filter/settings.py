@@ -197,6 +197,11 @@ def settings_problems(settings: dict[str, Any], cloud: dict[str, Any] | None = N
         problems.append("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET in the environment are not "
                         "localcloud's keys, and inventory/local uses localcloud's own (.localcloud/env): unset them "
                         "(or `. .localcloud/env`), or use -i inventory/alicloud for the account they belong to.")
+    if settings.get("oss_bucket_versioning") in ("Enabled", "Suspended"):
+        problems.append(f"oss_bucket_name: the bucket {settings.get('oss_bucket_name')!r} has versioning "
+                        f"{settings['oss_bucket_versioning']}, and OSS ignores x-oss-forbid-overwrite on a versioned "
+                        "bucket (PutObject's documentation), which the training lease needs to keep a second "
+                        "trainer out: name a bucket whose versioning was never enabled (a new name makes one).")
     if cloud:
         problems += _cloud_problems(settings, cloud)
     return problems

@@ -73,6 +73,12 @@ bucket:
     acl: {description: The ACL., type: str, sample: private}
     storage_class: {description: The storage class., type: str, sample: Standard}
     tags: {description: The tags., type: dict}
+    versioning:
+      description:
+        - The versioning status, empty when versioning was never enabled. On a bucket whose versioning is
+          Enabled or Suspended, OSS ignores C(x-oss-forbid-overwrite), which the training lease relies on.
+      type: str
+      sample: Enabled
     intranet_endpoint: {description: The endpoint inside the region's VPCs., type: str}
     extranet_endpoint: {description: The public endpoint., type: str}
 deleted_objects:
@@ -104,10 +110,13 @@ def describe_bucket(module: AlicloudModule, name: str) -> dict[str, Any] | None:
     info = result.bucket_info
     tags = module.oss_call("get_bucket_tags", oss.GetBucketTagsRequest(bucket=name), missing_ok=GONE)
     tag_list = tags.tagging.tag_set.tags if tags and tags.tagging and tags.tagging.tag_set else None
+    versioning = module.oss_call("get_bucket_versioning", oss.GetBucketVersioningRequest(bucket=name),
+                                 missing_ok=GONE)
     return {"name": info.name, "location": info.location, "acl": info.acl, "storage_class": info.storage_class,
             "intranet_endpoint": info.intranet_endpoint, "extranet_endpoint": info.extranet_endpoint,
             "creation_date": str(info.creation_date) if info.creation_date else None,
-            "tags": {t.key: t.value or "" for t in tag_list or []}}
+            "tags": {t.key: t.value or "" for t in tag_list or []},
+            "versioning": (versioning.version_status if versioning else None) or ""}
 
 
 def wanted_tags(current: dict[str, str], params: dict[str, Any]) -> dict[str, str]:

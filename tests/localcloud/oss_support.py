@@ -45,15 +45,22 @@ def v2_client(localcloud: Any, keys: Keys, **config: Any) -> oss.Client:
     return oss.Client(cfg)
 
 
-def oss2_bucket(localcloud: Any, keys: Keys, bucket: str) -> oss2.Bucket:
-    """oss2 (signature V1, what ossfs sends too)."""
-    auth = (oss2.StsAuth(keys.access_key_id, keys.access_key_secret, keys.security_token)
-            if keys.security_token else oss2.Auth(keys.access_key_id, keys.access_key_secret))
-    return oss2.Bucket(auth, localcloud.oss_endpoint, bucket, connect_timeout=10)
+def oss2_bucket(localcloud: Any, keys: Keys, bucket: str, version: str = "v4") -> oss2.Bucket:
+    """oss2, signing V4 (the bucket's region in the scope) or, given version="v1", V1: what ossfs 1.x
+    sends unless mounted with sigv4, and what OSS refuses on a bucket created since 2025-09-01."""
+    auth = (oss2.StsAuth(keys.access_key_id, keys.access_key_secret, keys.security_token, auth_version=version)
+            if keys.security_token else oss2.make_auth(keys.access_key_id, keys.access_key_secret, version))
+    return oss2.Bucket(auth, localcloud.oss_endpoint, bucket, connect_timeout=10, region=localcloud.region)
 
 
-def oss2_service(localcloud: Any, keys: Keys) -> oss2.Service:
-    return oss2.Service(oss2.Auth(keys.access_key_id, keys.access_key_secret), localcloud.oss_endpoint)
+def oss2_service(localcloud: Any, keys: Keys, version: str = "v4") -> oss2.Service:
+    return oss2.Service(oss2.make_auth(keys.access_key_id, keys.access_key_secret, version),
+                        localcloud.oss_endpoint, region=localcloud.region)
+
+
+def legacy_bucket(localcloud: Any, bucket: str) -> None:
+    """Make `bucket` one created before OSS retired V1 signatures, so that it takes them still."""
+    localcloud.admin("oss-legacy-bucket", {"bucket": bucket})
 
 
 def s3_client(localcloud: Any, keys: Keys, signature: str = "s3v4", style: str = "path",

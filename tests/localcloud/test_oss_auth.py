@@ -21,6 +21,7 @@ from .oss_support import (
     allow,
     deny,
     expire,
+    legacy_bucket,
     oss2_bucket,
     oss2_service,
     raw_request,
@@ -66,24 +67,86 @@ def oss_code(call: Callable[[], Any]) -> tuple[int, str]:
 
 
 # -- signatures ----------------------------------------------------------------------------------
-def test_every_signature_scheme_is_accepted(localcloud: Any, bucket: str) -> None:
+def oss_error(call: Callable[[], Any]) -> tuple[int, str, str]:
+    """(status, code, EC) of the OSS error oss2 or boto3 raises."""
+    try:
+        call()
+    except oss2.exceptions.OssError as err:
+        return err.status, err.code, err.ec
+    except ClientError as err:
+        return (err.response["ResponseMetadata"]["HTTPStatusCode"], err.response["Error"]["Code"],
+                err.response["Error"].get("EC", ""))
+    raise AssertionError("the call succeeded; an OSS error was expected")
+
+
+V1_RETIRED = (403, "AccessDenied", "0002-00000080")
+AWS_V2_NOT_ENABLED = (403, "AccessDenied", "0002-00000032")
+
+
+@pytest.fixture(scope="module")
+def legacy(localcloud: Any) -> str:
+    """A bucket created before OSS retired V1 signatures (2025-09-01), which takes them still."""
+    name = unique("legacy")
+    v2_client(localcloud, root_keys(localcloud)).put_bucket(oss.PutBucketRequest(bucket=name))
+    legacy_bucket(localcloud, name)
+    return name
+
+
+def test_v4_signatures_are_accepted(localcloud: Any, bucket: str) -> None:
     keys = root_keys(localcloud)
     v2_client(localcloud, keys).put_object(oss.PutObjectRequest(bucket=bucket, key="sig/v4", body=b"v4"))
-    oss2_bucket(localcloud, keys, bucket).put_object("sig/v1", b"v1")
+    oss2_bucket(localcloud, keys, bucket).put_object("sig/oss2-v4", b"oss2")
     s3_client(localcloud, keys).put_object(Bucket=bucket, Key="sig/sigv4", Body=b"sigv4")
-    s3_client(localcloud, keys, signature="s3").put_object(Bucket=bucket, Key="sig/sigv2", Body=b"sigv2")
-    v1_client = v2_client(localcloud, keys, signature_version="v1")
-    assert v1_client.get_object(oss.GetObjectRequest(bucket=bucket, key="sig/sigv2")).body.read() == b"sigv2"
-    listed = s3_client(localcloud, keys, signature="s3").list_objects(Bucket=bucket, Prefix="sig/")
-    assert [o["Key"] for o in listed["Contents"]] == ["sig/sigv2", "sig/sigv4", "sig/v1", "sig/v4"]
+    assert oss2_bucket(localcloud, keys, bucket).get_object("sig/sigv4").read() == b"sigv4"
+    listed = s3_client(localcloud, keys).list_objects(Bucket=bucket, Prefix="sig/")
+    assert [o["Key"] for o in listed["Contents"]] == ["sig/oss2-v4", "sig/sigv4", "sig/v4"]
 
 
-@pytest.mark.parametrize("client", ["v2", "oss2", "s3v4", "s3v2"])
+def test_a_bucket_made_today_refuses_the_retired_signatures_as_oss_does(localcloud: Any, bucket: str) -> None:
+    """OSS V1 (oss2's default, ossfs 1.x's without sigv4) on a bucket created since 2025-09-01: 403 with EC
+    0002-00000080, in a header or a presigned URL, and a new bucket cannot be created with it; AWS SigV2
+    through the S3-compatible API: 403 with EC 0002-00000032 (not enabled unless Alibaba's support does)."""
+    keys = root_keys(localcloud)
+    v1 = oss2_bucket(localcloud, keys, bucket, version="v1")
+    assert oss_error(lambda: v1.put_object("sig/v1", b"v1")) == V1_RETIRED
+    assert oss_error(lambda: v1.get_object("sig/v4")) == V1_RETIRED
+    assert oss_error(lambda: oss2_bucket(localcloud, keys, unique("v1new"), version="v1").create_bucket()) \
+        == V1_RETIRED
+    status, headers, body = raw_request(localcloud, "GET", v1.sign_url("GET", "sig/v4", 60))
+    assert status == 403 and headers.get("x-oss-ec") == "0002-00000080" and b"V4" in body
+    v1_v2sdk = v2_client(localcloud, keys, signature_version="v1")
+    with pytest.raises(oss.exceptions.OperationError) as refused:
+        v1_v2sdk.get_object(oss.GetObjectRequest(bucket=bucket, key="sig/v4"))
+    assert (refused.value.unwrap().status_code, refused.value.unwrap().ec) == (403, "0002-00000080")
+    sigv2 = s3_client(localcloud, keys, signature="s3")
+    assert oss_error(lambda: sigv2.put_object(Bucket=bucket, Key="sig/sigv2", Body=b"sigv2")) == AWS_V2_NOT_ENABLED
+    url = sigv2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "sig/v4"}, ExpiresIn=60)
+    assert raw_request(localcloud, "GET", url)[1].get("x-oss-ec") == "0002-00000032"
+    with pytest.raises(oss2.exceptions.NoSuchKey):  # nothing of the refused writes landed
+        oss2_bucket(localcloud, keys, bucket).get_object("sig/v1")
+
+
+def test_a_legacy_bucket_takes_v1_still(localcloud: Any, legacy: str) -> None:
+    keys = root_keys(localcloud)
+    v1 = oss2_bucket(localcloud, keys, legacy, version="v1")
+    v1.put_object("sig/v1", b"v1")
+    assert v2_client(localcloud, keys, signature_version="v1").get_object(
+        oss.GetObjectRequest(bucket=legacy, key="sig/v1")).body.read() == b"v1"
+    assert raw_request(localcloud, "GET", v1.sign_url("GET", "sig/v1", 60))[::2] == (200, b"v1")
+    info = v2_client(localcloud, keys).get_bucket_info(oss.GetBucketInfoRequest(bucket=legacy))
+    assert info.bucket_info.creation_date.date().isoformat() == "2025-08-31"
+    sigv2 = s3_client(localcloud, keys, signature="s3")
+    assert oss_error(lambda: sigv2.get_object(Bucket=legacy, Key="sig/v1")) == AWS_V2_NOT_ENABLED
+
+
+@pytest.mark.parametrize("client", ["v2", "oss2", "oss2v1", "s3v4", "s3v2"])
 def test_a_wrong_secret_is_signature_does_not_match(localcloud: Any, bucket: str, client: str) -> None:
+    """Checked before the signature's version: a retired scheme with a wrong secret is a wrong secret."""
     keys = Keys(localcloud.access_key_id, "not-the-secret")
     calls = {
         "v2": lambda: v2_client(localcloud, keys).get_object(oss.GetObjectRequest(bucket=bucket, key="sig/v4")),
         "oss2": lambda: oss2_bucket(localcloud, keys, bucket).get_object("sig/v4"),
+        "oss2v1": lambda: oss2_bucket(localcloud, keys, bucket, version="v1").get_object("sig/v4"),
         "s3v4": lambda: s3_client(localcloud, keys).get_object(Bucket=bucket, Key="sig/v4"),
         "s3v2": lambda: s3_client(localcloud, keys, signature="s3").get_object(Bucket=bucket, Key="sig/v4"),
     }
@@ -92,7 +155,7 @@ def test_a_wrong_secret_is_signature_does_not_match(localcloud: Any, bucket: str
 
 def test_an_unknown_key_is_invalid_access_key_id(localcloud: Any, bucket: str) -> None:
     keys = Keys("LTAInosuchkey0000000000", "whatever")
-    assert oss_code(lambda: oss2_bucket(localcloud, keys, bucket).get_object("sig/v1")) == (403, "InvalidAccessKeyId")
+    assert oss_code(lambda: oss2_bucket(localcloud, keys, bucket).get_object("sig/v4")) == (403, "InvalidAccessKeyId")
     assert oss_code(lambda: s3_client(localcloud, keys).list_objects(Bucket=bucket)) == (403, "InvalidAccessKeyId")
 
 
@@ -109,23 +172,26 @@ def test_anonymous_requests_follow_the_bucket_acl(localcloud: Any) -> None:
 
 
 # -- presigned URLs and virtual-hosted addressing ------------------------------------------------
-def test_presigned_urls_of_every_client(localcloud: Any, bucket: str) -> None:
+def test_presigned_urls_of_every_client(localcloud: Any, bucket: str, legacy: str) -> None:
     keys = root_keys(localcloud)
     oss2_bucket(localcloud, keys, bucket).put_object("presigned/obj", b"shared")
-    v1 = oss2_bucket(localcloud, keys, bucket).sign_url("GET", "presigned/obj", 60)
+    oss2_v4 = oss2_bucket(localcloud, keys, bucket).sign_url("GET", "presigned/obj", 60)
     v4 = v2_client(localcloud, keys).presign(oss.GetObjectRequest(bucket=bucket, key="presigned/obj")).url
     s3v4 = s3_client(localcloud, keys).generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": "presigned/obj"}, ExpiresIn=60)
-    s3v2 = s3_client(localcloud, keys, signature="s3").generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": "presigned/obj"}, ExpiresIn=60)
-    for url in (v1, v4, s3v4, s3v2):
+    for url in (oss2_v4, v4, s3v4):
         assert raw_request(localcloud, "GET", url)[::2] == (200, b"shared"), url
     put_url = oss2_bucket(localcloud, keys, bucket).sign_url("PUT", "presigned/upload", 60)
     assert raw_request(localcloud, "PUT", put_url, body=b"via url")[0] == 200
     assert oss2_bucket(localcloud, keys, bucket).get_object("presigned/upload").read() == b"via url"
-    tampered = v1.replace("presigned%2Fobj", "presigned%2Fupload")
-    assert tampered != v1
-    assert raw_request(localcloud, "GET", tampered)[0] == 403
+    # V1 presigned URLs where they are still taken: a legacy bucket.
+    oss2_bucket(localcloud, keys, legacy).put_object("presigned/obj", b"old")
+    v1 = oss2_bucket(localcloud, keys, legacy, version="v1").sign_url("GET", "presigned/obj", 60)
+    assert raw_request(localcloud, "GET", v1)[::2] == (200, b"old")
+    for url in (v1, oss2_v4):
+        tampered = url.replace("presigned%2Fobj", "presigned%2Fupload").replace("presigned/obj", "presigned/upload")
+        assert tampered != url
+        assert raw_request(localcloud, "GET", tampered)[0] == 403
 
 
 def test_expired_presigned_url_is_denied(localcloud: Any, bucket: str) -> None:
@@ -141,8 +207,9 @@ def test_virtual_hosted_requests(localcloud: Any, bucket: str) -> None:
     keys = root_keys(localcloud)
     oss2_bucket(localcloud, keys, bucket).put_object("vhost/obj", b"by host")
     port = localcloud.oss_endpoint.rsplit(":", 1)[1]
-    internal = oss2.Bucket(oss2.Auth(keys.access_key_id, keys.access_key_secret),
-                           f"http://oss-{localcloud.region}-internal.aliyuncs.com:{port}", bucket)
+    internal = oss2.Bucket(oss2.AuthV4(keys.access_key_id, keys.access_key_secret),
+                           f"http://oss-{localcloud.region}-internal.aliyuncs.com:{port}", bucket,
+                           region=localcloud.region)
     url = internal.sign_url("GET", "vhost/obj", 60)
     assert url.startswith(f"http://{bucket}.oss-{localcloud.region}-internal.aliyuncs.com:{port}/")
     assert raw_request(localcloud, "GET", url)[::2] == (200, b"by host")

@@ -246,3 +246,23 @@ def test_oss2_multipart_honours_the_header(b2: oss2.Bucket) -> None:
     assert (err.value.status, err.value.code, err.value.ec) == (409, "FileAlreadyExists", "0042-00000214")
     assert b2.get_object("oss2/mpu").read() == b"here first"
     b2.abort_multipart_upload("oss2/mpu", upload_id)
+
+
+def test_a_versioned_bucket_ignores_the_header_as_oss_does(v2: oss.Client) -> None:
+    """`x-oss-forbid-overwrite` "is invalid when the versioning status of the bucket is Enabled or Suspended"
+    (PutObject's documentation): a lease built on it holds only on a bucket that was never versioned."""
+    versioned = unique("versioned")
+    v2.put_bucket(oss.PutBucketRequest(bucket=versioned))
+    assert v2.get_bucket_versioning(oss.GetBucketVersioningRequest(bucket=versioned)) \
+        .version_status is None
+    put(v2, versioned, "lease", b"first", forbid=True)
+    assert refused(lambda: put(v2, versioned, "lease", b"second", forbid=True)).status_code == 409
+    for status in ("Enabled", "Suspended"):
+        v2.put_bucket_versioning(oss.PutBucketVersioningRequest(
+            bucket=versioned, versioning_configuration=oss.VersioningConfiguration(status=status)))
+        assert v2.get_bucket_versioning(oss.GetBucketVersioningRequest(bucket=versioned)).version_status == status
+        put(v2, versioned, "lease", status.encode(), forbid=True)
+        assert read(v2, versioned, "lease") == status.encode()
+    bad = refused(lambda: v2.put_bucket_versioning(oss.PutBucketVersioningRequest(
+        bucket=versioned, versioning_configuration=oss.VersioningConfiguration(status="Off"))))
+    assert (bad.status_code, bad.code) == (400, "MalformedXML")

@@ -48,7 +48,8 @@ def write_big(path: Path, size: int) -> None:
             f.write(os.urandom(8 * MB))
 
 
-@pytest.mark.parametrize("signature", ["sigv4", "sigv2"])
+# sigv4 forced, and s3fs's default (what the ossfs_mount role mounts with): it tries V4 first.
+@pytest.mark.parametrize("signature", ["sigv4", "default"])
 def test_s3fs_on_the_host_keeps_a_checkpoint_tree(make_localcloud: Any, tmp_path: Path, signature: str) -> None:
     require_mount_tools(container=False)
     cloud = make_localcloud()
@@ -56,7 +57,7 @@ def test_s3fs_on_the_host_keeps_a_checkpoint_tree(make_localcloud: Any, tmp_path
     s3_client(cloud, root_keys(cloud)).create_bucket(Bucket=bucket)
     passwd = write_passwd(tmp_path / "passwd", cloud.access_key_id, cloud.access_key_secret)
     mnt = tmp_path / "mnt"
-    options = ("use_path_request_style", signature)
+    options = ("use_path_request_style", *([signature] if signature != "default" else []))
     mount(bucket, mnt, cloud.oss_endpoint, passwd, *options)
     try:
         write_checkpoint_tree(mnt)
@@ -77,6 +78,23 @@ def test_s3fs_on_the_host_keeps_a_checkpoint_tree(make_localcloud: Any, tmp_path
     assert not [k for k in keys if k.startswith("output/checkpoint-20/")]
 
 
+def test_s3fs_forced_to_sigv2_is_refused_as_oss_refuses_it(make_localcloud: Any, tmp_path: Path) -> None:
+    """OSS's S3-compatible API takes AWS SigV2 only where Alibaba's support enabled it (EC 0002-00000032)."""
+    require_mount_tools(container=False)
+    cloud = make_localcloud()
+    bucket = unique("s3fs")
+    s3_client(cloud, root_keys(cloud)).create_bucket(Bucket=bucket)
+    passwd = write_passwd(tmp_path / "passwd", cloud.access_key_id, cloud.access_key_secret)
+    (tmp_path / "mnt").mkdir()
+    options = f"url={cloud.oss_endpoint},passwd_file={passwd},use_path_request_style,sigv2,dbglevel=info"
+    refused = subprocess.run(["s3fs", bucket, str(tmp_path / "mnt"), "-f", "-o", options],
+                             capture_output=True, text=True, timeout=60)
+    # s3fs checks the bucket before it serves the mount, and ends there (with status 0).
+    assert not os.path.ismount(tmp_path / "mnt")
+    output = refused.stdout + refused.stderr
+    assert "Check bucket failed" in output and "<EC>0002-00000032</EC>" in output, output
+
+
 CONTAINER_SCRIPT = r"""
 set -eu
 printf '%s' "$PASSWD" > /etc/passwd-s3fs && chmod 600 /etc/passwd-s3fs
@@ -91,7 +109,7 @@ mv /mnt/oss/output/checkpoint-20 /mnt/oss/output/checkpoint-20-best
 head -c 209715200 /dev/urandom > /mnt/oss/output/big.bin
 (cd /mnt/oss && find . -type f | sort | xargs sha256sum) > /tmp/written.sha256
 umount /mnt/oss
-s3fs "$BUCKET" /mnt/oss -o url="$URL",use_path_request_style,passwd_file=/etc/passwd-s3fs,sigv2
+s3fs "$BUCKET" /mnt/oss -o url="$URL",use_path_request_style,passwd_file=/etc/passwd-s3fs
 (cd /mnt/oss && sha256sum -c --quiet /tmp/written.sha256)
 umount /mnt/oss
 s3fs "$BUCKET" /mnt/vhost -o url="$VHOST_URL",passwd_file=/etc/passwd-s3fs,sigv4

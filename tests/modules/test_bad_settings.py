@@ -16,15 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import alibabacloud_oss_v2 as oss
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from ..e2e.conftest import run_playbook
-from ..localcloud.oss_support import oss2_service, root_keys
+from ..localcloud.oss_support import oss2_service, root_keys, v2_client
 from .conftest import BIN, ROOT
 
+# An existing bucket whose versioning is enabled (made by the `cloud` fixture).
+VERSIONED = "versioned-lease-bucket"
 # (what is wrong, the extra vars, what the message must name)
 BAD_INPUTS = [
     ("bucket name with capitals and _", {"oss_bucket_name": "Bad_Bucket"}, "oss_bucket_name is 'Bad_Bucket'"),
@@ -74,6 +77,8 @@ BAD_INPUTS = [
     ("region override localcloud does not serve", {"alicloud_region": "cn-beijing"},
      "alicloud_region is 'cn-beijing' but the connection's region is 'cn-hangzhou'"),
     ("unknown workload", {"training_workload": "huge"}, "training_workload recipe or tiny"),
+    # The training lease needs x-oss-forbid-overwrite, which OSS ignores on a versioned bucket.
+    ("versioned bucket", {"oss_bucket_name": VERSIONED}, f"the bucket '{VERSIONED}' has versioning Enabled"),
 ]
 
 
@@ -108,7 +113,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from ..conftest import LocalCloud, start, stop
 
     state_dir = tmp_path_factory.mktemp("localcloud")
-    yield LocalCloud(state_dir, start(state_dir, backend="records"))
+    cloud = LocalCloud(state_dir, start(state_dir, backend="records"))
+    oss_client = v2_client(cloud, root_keys(cloud))
+    oss_client.put_bucket(oss.PutBucketRequest(bucket=VERSIONED))
+    oss_client.put_bucket_versioning(oss.PutBucketVersioningRequest(
+        bucket=VERSIONED, versioning_configuration=oss.VersioningConfiguration(status="Enabled")))
+    yield cloud
     stop(state_dir, "records")
 
 

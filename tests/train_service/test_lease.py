@@ -32,7 +32,7 @@ def bucket(localcloud: Any) -> str:
 def lease_for(localcloud: Any, bucket: str, holder: str, expiry: float = 60.0,
               exists: Any = lambda _holder: True) -> Any:
     keys = cloud.StaticCredentials(cloud.Keys(localcloud.access_key_id, localcloud.access_key_secret))
-    oss = cloud.OssClient(localcloud.oss_endpoint, bucket, keys)
+    oss = cloud.OssClient(localcloud.oss_endpoint, bucket, keys, localcloud.region)
     return Lease(oss, KEY, holder, expiry, exists)
 
 
@@ -127,13 +127,13 @@ def test_an_unreadable_lease_object_is_taken_over(localcloud, bucket) -> None:
 
 def test_oss_errors_carry_the_code_and_message_oss_gave(localcloud, bucket) -> None:
     keys = cloud.StaticCredentials(cloud.Keys("LTAI-not-a-key", "wrong"))
-    oss = cloud.OssClient(localcloud.oss_endpoint, bucket, keys)
+    oss = cloud.OssClient(localcloud.oss_endpoint, bucket, keys, localcloud.region)
     with pytest.raises(cloud.CloudError) as info:
         oss.get(KEY)
     assert (info.value.status, info.value.code) == (403, "InvalidAccessKeyId")
     # The forbid-overwrite refusal the lease relies on, as the agent's client sees it.
     root = cloud.StaticCredentials(cloud.Keys(localcloud.access_key_id, localcloud.access_key_secret))
-    oss = cloud.OssClient(localcloud.oss_endpoint, bucket, root)
+    oss = cloud.OssClient(localcloud.oss_endpoint, bucket, root, localcloud.region)
     oss.put("output/once", b"1", forbid_overwrite=True)
     with pytest.raises(cloud.CloudError) as info:
         oss.put("output/once", b"2", forbid_overwrite=True)
@@ -168,7 +168,7 @@ def test_the_clients_sign_with_a_roles_sts_credentials_as_the_instance_has_them(
     with pytest.raises(cloud.CloudError) as info:
         ecs.call("DescribeSecurityGroups", RegionId=localcloud.region)
     assert info.value.code == "Forbidden.RAM"
-    lease = Lease(cloud.OssClient(localcloud.oss_endpoint, bucket, sts), KEY, "i-sts", 60,
+    lease = Lease(cloud.OssClient(localcloud.oss_endpoint, bucket, sts, localcloud.region), KEY, "i-sts", 60,
                                lambda _holder: True)
     assert lease.try_acquire() == (True, "created the lease")
     lease.release()

@@ -59,6 +59,8 @@ def test_the_projects_settings_have_no_problem() -> None:
     ({"scaling_group_max_size": "many"}, "scaling_group_max_size is 'many'"),
     ({"alicloud_region": "cn-beijing"}, "alicloud_region is 'cn-beijing' but the connection's region is "
                                         "'cn-hangzhou' (localcloud serves only the region of .localcloud/env"),
+    ({"oss_bucket_versioning": "Enabled"}, "has versioning Enabled, and OSS ignores x-oss-forbid-overwrite"),
+    ({"oss_bucket_versioning": "Suspended"}, "has versioning Suspended"),
 ])
 def test_each_problem_is_named_with_its_value_and_what_is_allowed(changes: dict[str, Any], expected: str) -> None:
     problems = settings_problems(with_(**changes), CLOUD)

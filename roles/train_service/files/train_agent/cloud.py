@@ -6,8 +6,9 @@ Standard library only, like the rest of the agent:
   the token on every read; 404 is "no such entry").
 - `RoleCredentials`: the instance RAM role's STS credentials from the metadata service, renewed
   before they expire. `StaticCredentials` for an AccessKey (tests, or a host that is no instance).
-- `OssClient`: PutObject / GetObject / DeleteObject with OSS signature V1 (path style on an IP
-  endpoint, virtual-hosted otherwise), `x-oss-forbid-overwrite` on puts.
+- `OssClient`: PutObject / GetObject / DeleteObject with OSS signature V4 (`OSS4-HMAC-SHA256`, the
+  bucket's region in the scope; OSS refuses V1 on every bucket created since 2025-09-01), path style
+  on an IP endpoint and virtual-hosted otherwise, `x-oss-forbid-overwrite` on puts.
 - `RpcClient`: RPC API calls (ECS, ESS, CloudMonitor) with the RPC signature V1 (HMAC-SHA1), JSON
   answers. `put_custom_event` reports a CloudMonitor custom event; `post_webhook` a JSON POST.
 - The agent's one retry policy (`retried`, in both clients' one call each): what a busy cloud answers
@@ -37,6 +38,7 @@ from email.utils import formatdate
 from typing import Any, TypeVar
 
 from .logs import LOG
+from .oss_signing import oss_v4_authorization
 
 METADATA_URL = "http://100.100.100.200"
 TOKEN_TTL_HEADER = "X-aliyun-ecs-metadata-token-ttl-seconds"
@@ -171,12 +173,12 @@ def _xml_field(body: bytes, name: str) -> str:
 
 
 class OssClient:
-    """The few object calls the lease needs, signed with OSS signature V1."""
+    """The few object calls the lease needs, signed with OSS signature V4 for the bucket's `region`."""
 
-    def __init__(self, endpoint: str, bucket: str, credentials: StaticCredentials | RoleCredentials,
+    def __init__(self, endpoint: str, bucket: str, credentials: StaticCredentials | RoleCredentials, region: str,
                  timeout: float = TIMEOUT) -> None:
         parts = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
-        self.scheme, self.host, self.bucket = parts.scheme, parts.netloc, bucket
+        self.scheme, self.host, self.bucket, self.region = parts.scheme, parts.netloc, bucket, region
         self.credentials = credentials
         self.timeout = timeout
         host = parts.hostname or ""
@@ -207,20 +209,16 @@ class OssClient:
     def _send_signed(self, method: str, key: str, body: bytes,
                      headers: dict[str, str] | None) -> tuple[int, dict[str, str], bytes]:
         keys = self.credentials.get()
-        headers = {"Date": formatdate(usegmt=True), **(headers or {})}
+        now = time.gmtime()
+        headers = {"Date": formatdate(calendar.timegm(now), usegmt=True),
+                   "x-oss-date": time.strftime("%Y%m%dT%H%M%SZ", now), "x-oss-content-sha256": "UNSIGNED-PAYLOAD",
+                   **(headers or {})}
         if body:
             headers["Content-Type"] = "application/octet-stream"
             headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
         if keys.security_token:
             headers["x-oss-security-token"] = keys.security_token
-        oss_headers = "".join(f"{name.lower()}:{value.strip()}\n" for name, value in
-                              sorted(headers.items(), key=lambda item: item[0].lower())
-                              if name.lower().startswith("x-oss-"))
-        to_sign = "\n".join([method, headers.get("Content-MD5", ""), headers.get("Content-Type", ""), headers["Date"],
-                             oss_headers + f"/{self.bucket}/{key}"])
-        signature = base64.b64encode(hmac.new(keys.access_key_secret.encode(), to_sign.encode(),
-                                              hashlib.sha1).digest()).decode()
-        headers["Authorization"] = f"OSS {keys.access_key_id}:{signature}"
+        headers["Authorization"] = oss_v4_authorization(keys, self.region, method, self.bucket, key, headers, now)
         request = urllib.request.Request(self.url(key), data=body if method == "PUT" else None, method=method,
                                          headers=headers)
         return _send(request, self.timeout)

@@ -170,8 +170,8 @@ def make_lease(config: Config, instance: Instance | None) -> Lease | None:
     """The lease of this instance on the output directory; None when none is configured."""
     if instance is None:
         return None
-    return Lease(OssClient(config.oss_endpoint, config.lease_bucket, instance.credentials), config.lease_key,
-                 instance.instance_id, config.lease_expiry,
+    oss = OssClient(config.oss_endpoint, config.lease_bucket, instance.credentials, instance.region)
+    return Lease(oss, config.lease_key, instance.instance_id, config.lease_expiry,
                  lambda holder: instance_exists(instance.ecs, instance.region, holder))
 
 
