@@ -123,7 +123,9 @@ def _fields(cloud: Cloud, req: Request, group: Doc, current: Doc) -> Doc:
         found["SpotPriceLimits"] = limits
     if (duration := params.int("SpotDuration", minimum=0, maximum=6)) is not None:
         found["SpotDuration"] = duration
-    if (behaviour := params.str("SpotInterruptionBehavior", choices=("Terminate", "Stop"))) is not None:
+    # "Currently, only terminate is supported" (the ESS 2022-02-22 model of CreateScalingConfiguration): ECS's
+    # RunInstances also takes Stop, a scaling configuration does not.
+    if (behaviour := params.str("SpotInterruptionBehavior", choices=("Terminate",))) is not None:
         found["SpotInterruptionBehavior"] = behaviour
     if (role := params.str("RamRoleName")) is not None:
         if identities.role(cloud.store, role) is None:

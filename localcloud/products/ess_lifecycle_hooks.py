@@ -96,6 +96,12 @@ def _fields(cloud: Cloud, params: Params) -> Doc:
     if (metadata := params.str("NotificationMetadata")) is not None:
         if len(metadata) > METADATA_LIMIT:
             raise invalid("NotificationMetadata", f"It is at most {METADATA_LIMIT} characters long.")
+        # "If you specify this parameter, you must specify the NotificationArn parameter" (the ESS 2022-02-22
+        # model of CreateLifecycleHook and ModifyLifecycleHook); the code is localcloud's, in ESS's form.
+        if metadata and found.get("NotificationArn", _no_notification(cloud)) == _no_notification(cloud):
+            raise ApiError("MissingParameter.NotificationArn", "NotificationMetadata is given without a "
+                           "NotificationArn: the metadata goes with the notifications of an MNS queue or topic or "
+                           "an OOS template.")
         found["NotificationMetadata"] = metadata
     return found
 

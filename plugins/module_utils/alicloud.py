@@ -14,9 +14,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
 import random
+import re
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +47,14 @@ RPC_PRODUCTS = {
     "sts": "alibabacloud_sts20150401",
     "cms": "alibabacloud_cms20190101",
 }
+
+# The creates whose APIs take a ClientToken (ECS, VPC and ESS: "ensure the idempotence of the request"): each
+# call gets one, kept across its retries, so a create that timed out after the cloud made the resource returns
+# that resource when it is tried again instead of making a second.
+IDEMPOTENT_CREATES = frozenset({
+    ("ecs", "RunInstances"), ("ecs", "CreateImage"), ("ecs", "CreateSecurityGroup"), ("vpc", "CreateVpc"),
+    ("vpc", "CreateVSwitch"), ("ess", "CreateScalingGroup"), ("ess", "CreateScalingConfiguration"),
+})
 
 # Answers worth retrying: throttling and transient service errors (plus every 5xx status).
 RETRYABLE_CODES = frozenset({
@@ -165,6 +178,39 @@ def resolve_credentials(params: dict[str, Any]) -> Credentials:
                        "ECS RAM role)", provider=DefaultCredentialsProvider())
 
 
+def _exception_chain(err: BaseException) -> list[BaseException]:
+    """`err` and what caused it: darabonba's inner exceptions, urllib3's reasons, Python's causes."""
+    chain: list[BaseException] = []
+    current: Any = err
+    while isinstance(current, BaseException) and current not in chain and len(chain) < 12:
+        chain.append(current)
+        current = (getattr(current, "inner_exception", None) or getattr(current, "reason", None)
+                   or current.__cause__ or current.__context__)
+    return chain
+
+
+def unreachable(err: BaseException) -> str:
+    """Why a request did not get through, in words: the host and port it went to and the cause (the name does
+    not resolve, the connection was refused, it timed out, TLS failed), not an exception's repr."""
+    chain = _exception_chain(err)
+    text = " ".join(str(e) for e in chain)
+    where = re.search(r"host='([^']+)', port=(\d+)", text)
+    host = f"{where.group(1)}:{where.group(2)}" if where else "the endpoint"
+    names = {type(e).__name__ for e in chain}
+    innermost = chain[-1]
+    if names & {"NameResolutionError", "gaierror"} or isinstance(innermost, socket.gaierror):
+        cause = f"its name does not resolve ({innermost})"
+    elif names & {"ConnectionRefusedError"}:
+        cause = "the connection was refused (nothing listens there)"
+    elif names & {"ConnectTimeoutError", "ReadTimeoutError", "TimeoutError", "timeout", "ConnectTimeout"}:
+        cause = "it did not answer in time (timed out: a firewall, no route, or no network to it)"
+    elif any(isinstance(e, ssl.SSLError) for e in chain) or "SSLError" in names:
+        cause = f"TLS failed ({innermost})"
+    else:
+        cause = f"{type(innermost).__name__}: {str(innermost)[:200]}"
+    return f"{host} could not be reached: {cause}"
+
+
 class AlicloudError(Exception):
     """An API answer the module cannot go on from: Alibaba's code, message and request id."""
 
@@ -183,7 +229,7 @@ class AlicloudError(Exception):
         data = getattr(err, "data", None) or {}
         message = data.get("Message") if isinstance(data, dict) else None
         if code is None:
-            return cls(action, "ConnectionError", f"the endpoint could not be reached: {err!r:.300}")
+            return cls(action, "ConnectionError", unreachable(err))
         return cls(action, str(code), message or str(getattr(err, "message", err)),
                    getattr(err, "request_id", None), getattr(err, "status_code", None))
 
@@ -200,6 +246,21 @@ def backoff_delays(attempts: int, base: float = BASE_DELAY, cap: float = MAX_DEL
     """Full-jitter exponential backoff: a random delay in [0, min(cap, base * 2**n)]."""
     for attempt in range(attempts - 1):
         yield random.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+def with_client_token(product: str, action: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """`params`, with a ClientToken when the action is a create that takes one (and none is given).
+
+    The token is derived from what the call creates (the action and its parameters) and a nonce of this call:
+    its retries send the same token, and the cloud answers them with the first result. A token derived from
+    the parameters alone would make a second create of the same thing inside the cloud's idempotence window
+    (teardown.yml, then site.yml) answer with the first, deleted, resource.
+    """
+    params = dict(params or {})
+    if (product, action) in IDEMPOTENT_CREATES and not params.get("ClientToken"):
+        described = json.dumps([product, action, params], sort_keys=True, default=str)
+        params["ClientToken"] = hashlib.sha256(f"{described}|{os.urandom(16).hex()}".encode()).hexdigest()[:64]
+    return params
 
 
 def with_retries(fn: Callable[[], Any], action: str, attempts: int = MAX_ATTEMPTS,
@@ -367,7 +428,9 @@ class AlicloudModule(AnsibleModule):
 
     def call(self, product: str, action: str, params: dict[str, Any] | None = None, *,
              missing_ok: tuple[str, ...] = ()) -> dict[str, Any] | None:
-        """`raw_call` with retries; None when the answer's code is in `missing_ok` (something gone)."""
+        """`raw_call` with retries (a create's ClientToken the same in each); None when the answer's code is
+        in `missing_ok` (something gone)."""
+        params = with_client_token(product, action, params)
         try:
             return with_retries(lambda: self.raw_call(product, action, params), action,
                                 attempts=self.attempts)
@@ -476,7 +539,7 @@ def oss_error(action: str, err: Exception) -> AlicloudError:
                              getattr(inner, "request_id", None), getattr(inner, "status_code", None))
     if type(inner).__name__ in ("CredentialsFetchError", "CredentialsEmptyError"):
         return AlicloudError(action, "InvalidAccessKeyId", f"no usable credentials: {inner}")
-    return AlicloudError(action, "ConnectionError", f"the OSS endpoint could not be reached: {inner!r:.300}")
+    return AlicloudError(action, "ConnectionError", f"OSS: {unreachable(inner)}")
 
 
 def _method_name(client: Any, action: str) -> str:

@@ -50,9 +50,11 @@ options:
     description: Protection period of spot instances in hours (1 in the recipe; 0 for none).
     type: int
   spot_interruption_behavior:
-    description: What a reclaim does to the instance.
+    description:
+      - What a reclaim does to the instance. ESS scaling configurations support only C(Terminate) (ECS's own
+        C(Stop) is refused by ESS).
     type: str
-    choices: [Terminate, Stop]
+    choices: [Terminate]
   ram_role_name:
     description: The RAM role of the instances.
     type: str
@@ -225,7 +227,7 @@ def main() -> None:
             price_limit=dict(type="float", required=True),
         )),
         spot_duration=dict(type="int"),
-        spot_interruption_behavior=dict(type="str", choices=["Terminate", "Stop"]),
+        spot_interruption_behavior=dict(type="str", choices=["Terminate"]),
         ram_role_name=dict(type="str"),
         security_group_id=dict(type="str"),
         user_data=dict(type="str"),

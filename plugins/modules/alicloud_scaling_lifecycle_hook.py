@@ -39,9 +39,6 @@ options:
     type: str
     choices: [CONTINUE, ABANDON]
     default: CONTINUE
-  notification_metadata:
-    description: Text passed along with the hook's lifecycle actions (at most 4096 characters).
-    type: str
   state:
     description: Whether the hook should exist.
     type: str
@@ -59,7 +56,6 @@ EXAMPLES = r"""
     lifecycle_transition: SCALE_IN
     heartbeat_timeout: 600
     default_result: CONTINUE
-    notification_metadata: '{"bucket": "ess-lora-deepseek7b-data"}'
 
 - name: Remove the hook
   alicloud_scaling_lifecycle_hook:
@@ -94,7 +90,7 @@ MIN_TIMEOUT = 30
 MAX_TIMEOUT = 21600
 FIELDS = {
     "lifecycle_transition": "LifecycleTransition", "heartbeat_timeout": "HeartbeatTimeout",
-    "default_result": "DefaultResult", "notification_metadata": "NotificationMetadata",
+    "default_result": "DefaultResult",
 }
 GONE = ("InvalidLifecycleHookId.NotExist", "InvalidLifecycleHookName.NotExist")
 
@@ -107,7 +103,8 @@ def find_hook(module: AlicloudModule, group_id: str, name: str) -> dict[str, Any
 
 
 def wanted(params: dict[str, Any]) -> dict[str, Any]:
-    """The hook settings the task gives (notification_metadata only when set)."""
+    """The hook settings the task gives. No NotificationMetadata: ESS takes it only with a NotificationArn (an MNS
+    queue or topic, an OOS template), and the training's instances complete their own lifecycle actions."""
     return {field: params[option] for option, field in FIELDS.items() if params.get(option) is not None}
 
 
@@ -115,8 +112,6 @@ def hook_changes(hook: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     changes = {}
     for field, value in wanted(params).items():
         current = hook.get(field)
-        if field == "NotificationMetadata":
-            current = current or ""
         if value != current:
             changes[field] = value
     return changes
@@ -156,7 +151,6 @@ def main() -> None:
         lifecycle_transition=dict(type="str", default="SCALE_IN", choices=["SCALE_IN", "SCALE_OUT"]),
         heartbeat_timeout=dict(type="int", default=600),
         default_result=dict(type="str", default="CONTINUE", choices=["CONTINUE", "ABANDON"]),
-        notification_metadata=dict(type="str"),
         state=dict(type="str", default="present", choices=["present", "absent"]),
     ))
     p = module.params

@@ -146,11 +146,15 @@ def test_modify_configuration_changes_the_template(ess: Any, localcloud: Any, ne
     config_id = create_configuration(ess, localcloud, net, group_id)
     ess.modify_scaling_configuration(ess_models.ModifyScalingConfigurationRequest(
         scaling_configuration_id=config_id, instance_types=["ecs.g7.large", INSTANCE_TYPE],
-        spot_interruption_behavior="Stop", scaling_configuration_name="renamed"))
+        spot_interruption_behavior="Terminate", scaling_configuration_name="renamed"))
     config = ess.describe_scaling_configurations(ess_models.DescribeScalingConfigurationsRequest(
         region_id=localcloud.region, scaling_configuration_ids=[config_id])).body.scaling_configurations[0]
     assert config.instance_types == ["ecs.g7.large", INSTANCE_TYPE]
-    assert config.spot_interruption_behavior == "Stop"
+    assert config.spot_interruption_behavior == "Terminate"
+    # ECS's Stop is not for scaling configurations: "Currently, only terminate is supported" (the ESS model).
+    err = api_error(ess.modify_scaling_configuration, ess_models.ModifyScalingConfigurationRequest(
+        scaling_configuration_id=config_id, spot_interruption_behavior="Stop"))
+    assert err.code.startswith("InvalidParameter") and "Terminate" in err.message
     assert config.scaling_configuration_name == "renamed"
 
 

@@ -187,6 +187,8 @@ def test_a_hook_without_a_name_is_named_by_its_id(ess: Any, localcloud: Any, net
     ({"lifecycle_hook_name": "-starts-with-a-hyphen"}, "InvalidParameter.LifecycleHookName"),
     ({"notification_arn": "acs:mns:cn-hangzhou:1234567890:queue/nowhere"}, "QueueNotExist"),
     ({"notification_arn": "not an arn"}, "InvalidNotificationArn"),
+    # "If you specify this parameter, you must specify the NotificationArn parameter" (ESS's model).
+    ({"notification_metadata": "drain"}, "MissingParameter.NotificationArn"),
 ])
 def test_invalid_hooks_are_refused(ess: Any, localcloud: Any, net: Network, fields: dict, code: str) -> None:
     group_id = create_group(ess, localcloud, net, ZONES)

@@ -35,8 +35,7 @@ def described(localcloud, group_id: str) -> list[dict]:
 
 def test_lifecycle_hook(playbook, localcloud):
     group_id = "{{ group.scaling_group.scaling_group_id }}"
-    created = {"lifecycle_transition": "SCALE_IN", "heartbeat_timeout": 300, "default_result": "CONTINUE",
-               "notification_metadata": "drain"}
+    created = {"lifecycle_transition": "SCALE_IN", "heartbeat_timeout": 300, "default_result": "CONTINUE"}
     run = playbook([
         *group_tasks(),
         hook("create", group_id, **created),
@@ -51,7 +50,7 @@ def test_lifecycle_hook(playbook, localcloud):
     assert first["changed"]
     assert first["hook"]["lifecycle_hook_name"] == HOOK and first["hook"]["lifecycle_hook_id"].startswith("ash-")
     assert first["hook"]["scaling_group_id"] == group_id and first["hook"]["heartbeat_timeout"] == 300
-    assert first["diff"]["before"] == {} and first["diff"]["after"]["notification_metadata"] == "drain"
+    assert first["diff"]["before"] == {} and first["diff"]["after"]["heartbeat_timeout"] == 300
     assert not run["again"]["changed"] and run["again"]["hook"] == first["hook"]
 
     check = run["modify in check mode"]
@@ -62,10 +61,9 @@ def test_lifecycle_hook(playbook, localcloud):
     [hook_now] = described(localcloud, group_id)
     assert hook_now["LifecycleHookId"] == first["hook"]["lifecycle_hook_id"]
     assert (hook_now["LifecycleTransition"], hook_now["HeartbeatTimeout"], hook_now["DefaultResult"],
-            hook_now["NotificationMetadata"]) == ("SCALE_IN", 300, "CONTINUE", "drain")
+            hook_now["NotificationMetadata"]) == ("SCALE_IN", 300, "CONTINUE", "")
 
-    modified = {"lifecycle_transition": "SCALE_OUT", "heartbeat_timeout": 900, "default_result": "ABANDON",
-                "notification_metadata": "warm-up"}
+    modified = {"lifecycle_transition": "SCALE_OUT", "heartbeat_timeout": 900, "default_result": "ABANDON"}
     run = playbook([
         hook("modify", group_id, **modified),
         hook("modify again", group_id, **modified),
@@ -79,7 +77,7 @@ def test_lifecycle_hook(playbook, localcloud):
     [hook_now] = described(localcloud, group_id)
     assert hook_now["LifecycleHookId"] == first["hook"]["lifecycle_hook_id"]
     assert (hook_now["LifecycleTransition"], hook_now["HeartbeatTimeout"], hook_now["DefaultResult"],
-            hook_now["NotificationMetadata"]) == ("SCALE_OUT", 900, "ABANDON", "warm-up")
+            hook_now["NotificationMetadata"]) == ("SCALE_OUT", 900, "ABANDON", "")
     assert run["modify"]["hook"]["heartbeat_timeout"] == 900
     for step, value in (("timeout too short", 29), ("timeout too long", 21601)):
         failed = run[step]

@@ -150,3 +150,39 @@ def test_api_retries_counts_the_retries_after_the_first_attempt(retries, attempt
     with pytest.raises(AlicloudError):
         with_retries(always_throttled, "DescribeVpcs", attempts=attempts, sleep=lambda _: None)
     assert len(calls) == attempts
+
+
+def _sdk_failure(endpoint: str, read_timeout_ms: int = 2000) -> Exception:
+    """What the official ECS SDK raises when its request to `endpoint` does not get through."""
+    from alibabacloud_ecs20140526 import models as ecs_models
+    from alibabacloud_ecs20140526.client import Client
+    from alibabacloud_tea_openapi import models as openapi_models
+    from darabonba.runtime import RuntimeOptions
+
+    client = Client(openapi_models.Config(access_key_id="LTAIkey", access_key_secret="secret", endpoint=endpoint,
+                                          region_id="cn-hangzhou", protocol="http"))
+    with pytest.raises(Exception) as failed:
+        client.describe_regions_with_options(ecs_models.DescribeRegionsRequest(), RuntimeOptions(
+            autoretry=False, connect_timeout=2000, read_timeout=read_timeout_ms))
+    return failed.value
+
+
+def test_an_endpoint_that_cannot_be_reached_is_named_with_the_cause() -> None:
+    """Not `UnretryableException(<darabonba.policy.retry.RetryPolicyContext object at 0x...>)`: the host and why."""
+    import socket
+
+    unresolved = AlicloudError.from_sdk("DescribeRegions", _sdk_failure("ecs.no-such-region.invalid"))
+    assert unresolved.code == "ConnectionError"
+    assert unresolved.message.startswith("ecs.no-such-region.invalid:80 could not be reached: its name does not "
+                                         "resolve"), unresolved.message
+    refused = AlicloudError.from_sdk("DescribeRegions", _sdk_failure("127.0.0.1:9"))
+    assert refused.message == ("127.0.0.1:9 could not be reached: the connection was refused (nothing listens "
+                               "there)")
+    with socket.socket() as silent:  # accepts the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        timed_out = AlicloudError.from_sdk("DescribeRegions", _sdk_failure(f"127.0.0.1:{port}", 500))
+    assert timed_out.message.startswith(f"127.0.0.1:{port} could not be reached: it did not answer in time")
+    for error in (unresolved, refused, timed_out):
+        assert "object at 0x" not in error.message and error.retryable()
