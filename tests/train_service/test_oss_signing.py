@@ -23,7 +23,7 @@ SIGNED_AT = time.struct_time((2026, 12, 7, 8, 30, 5, 0, 341, 0))
 @pytest.mark.parametrize(("method", "key", "extra"), [
     ("PUT", "output/.train-lease.json", {"x-oss-forbid-overwrite": "true", "Content-Type": "application/octet-stream",
                                          "Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="}),
-    ("GET", "output/train_agent_events/i-1 a+b.jsonl", {}),
+    ("GET", "output/logs/i-1 a+b.jsonl", {}),  # a key to quote
     ("DELETE", "output/.train-successor.json", {}),
 ])
 def test_the_signature_is_the_sdks(method: str, key: str, extra: dict[str, str], token: str | None) -> None:
