@@ -350,7 +350,8 @@ class ScaleIn:
 
     def scale_to_zero(self) -> None:
         """Set the group's desired capacity to 0: it removes its instances (this one too)."""
-        self.ess.call("ModifyScalingGroup", RegionId=self.region, ScalingGroupId=self.group_id, DesiredCapacity=0)
+        # No RegionId: ESS's ModifyScalingGroup takes none (the group's id says where it is).
+        self.ess.call("ModifyScalingGroup", ScalingGroupId=self.group_id, DesiredCapacity=0)
 
 
 # --------------------------------------------------------------------------- telling people
