@@ -177,7 +177,26 @@ def _cloud_problems(settings: dict[str, Any], cloud: dict[str, Any]) -> list[str
             problems.append(f"alicloud_instance_type is {itype!r}: zone {zone} does not sell it"
                             + (f" (zones that do: {', '.join(elsewhere)})." if elsewhere else
                                f"; no zone of {region} does."))
-    return problems
+    return problems + _spot_problems(settings, cloud)
+
+
+def _spot_problems(settings: dict[str, Any], cloud: dict[str, Any]) -> list[str]:
+    """A spot-first group whose zones have no spot stock of the type now would start pay-as-you-go only."""
+    spot = cloud.get("spot_instance_types") or {}
+    itype, zones = settings.get("alicloud_instance_type"), list(settings.get("alicloud_zones") or [])
+    if not spot or not settings.get("preflight_require_spot", True):
+        return []
+    sold = cloud.get("instance_types") or {}
+    if any(itype in spot.get(zone, ()) for zone in zones):
+        return []
+    without = [zone for zone in zones if itype in sold.get(zone, ())]
+    elsewhere = [zone for zone, types in spot.items() if itype in types and zone not in zones]
+    return [f"alicloud_zones: none of {', '.join(zones)} has spot stock of {itype} now"
+            + (f" ({', '.join(without)} sell{'s' if len(without) == 1 else ''} it pay-as-you-go only)" if without
+               else "")
+            + (f"; zones that have: {', '.join(elsewhere)}" if elsewhere else "; no zone of the region has")
+            + ". Choose zones with spot stock, try again when spot comes back, or set preflight_require_spot: "
+              "false to start pay-as-you-go (the group returns to spot when it can)."]
 
 
 def settings_problems(settings: dict[str, Any], cloud: dict[str, Any] | None = None) -> list[str]:

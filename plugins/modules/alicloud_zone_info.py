@@ -15,6 +15,14 @@ options:
     type: list
     elements: str
     default: []
+  spot_strategy:
+    description:
+      - With a spot strategy, a second C(DescribeAvailableResource) with that C(SpotStrategy) gives
+        I(spot_instance_types), where the types are sold as spot now. The API's default, C(NoSpot),
+        answers for pay-as-you-go stock only.
+    type: str
+    choices: [NoSpot, SpotAsPriceGo, SpotWithPriceLimit]
+    default: NoSpot
 extends_documentation_fragment: [spotfirst.finetune.alicloud]
 author: Spot-first fine-tuning project
 """
@@ -46,7 +54,11 @@ zones:
   type: list
   elements: str
 instance_types:
-  description: Per zone, those of I(instance_types) it sells now (C(WithStock) or C(ClosedWithStock)).
+  description: Per zone, those of I(instance_types) it sells now, pay-as-you-go (C(WithStock) or C(ClosedWithStock)).
+  returned: always
+  type: dict
+spot_instance_types:
+  description: Per zone, those of I(instance_types) it sells now as spot (O(spot_strategy)); empty with C(NoSpot).
   returned: always
   type: dict
 """
@@ -71,20 +83,27 @@ def sold_types(body: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def main() -> None:
-    module = AlicloudModule(argument_spec=dict(instance_types=dict(type="list", elements="str", default=[])))
+    module = AlicloudModule(argument_spec=dict(
+        instance_types=dict(type="list", elements="str", default=[]),
+        spot_strategy=dict(type="str", default="NoSpot", choices=["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"]),
+    ))
     region = module.require_region()
     body = module.call("ecs", "DescribeRegions", {}) or {}
     regions = sorted(r.get("RegionId") for r in (body.get("Regions") or {}).get("Region", []))
     result: dict[str, Any] = {"changed": False, "region": region, "region_known": region in regions,
-                              "regions": regions, "zones": [], "instance_types": {}}
+                              "regions": regions, "zones": [], "instance_types": {}, "spot_instance_types": {}}
     if region in regions:
         body = module.call("ecs", "DescribeZones", {"RegionId": region}) or {}
         result["zones"] = [z["ZoneId"] for z in (body.get("Zones") or {}).get("Zone", [])]
-        if module.params["instance_types"]:  # one call: without ZoneId the answer covers every zone
+        wanted = module.params["instance_types"]
+        strategies = [("instance_types", "NoSpot")]
+        if module.params["spot_strategy"] != "NoSpot":
+            strategies.append(("spot_instance_types", module.params["spot_strategy"]))
+        for key, strategy in strategies if wanted else []:  # one call each: without ZoneId it covers every zone
             sold = sold_types(module.call("ecs", "DescribeAvailableResource", {
-                "RegionId": region, "DestinationResource": "InstanceType", "InstanceChargeType": "PostPaid"}) or {})
-            result["instance_types"] = {zone: [t for t in module.params["instance_types"] if t in sold.get(zone, ())]
-                                        for zone in result["zones"]}
+                "RegionId": region, "DestinationResource": "InstanceType", "InstanceChargeType": "PostPaid",
+                "SpotStrategy": strategy}) or {})
+            result[key] = {zone: [t for t in wanted if t in sold.get(zone, ())] for zone in result["zones"]}
     module.exit_json(**result)
 
 

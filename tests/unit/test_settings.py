@@ -105,3 +105,22 @@ def test_what_the_cloud_does_not_offer_is_named(settings: dict[str, Any], cloud:
 def test_every_problem_is_reported_at_once() -> None:
     bad = with_(oss_bucket_name="Bad", scaling_group_min_size=5, alicloud_vswitch_cidrs=["x", "y"])
     assert len(settings_problems(bad, CLOUD)) == 4
+
+
+TYPE = "ecs.gn7i-c8g1.2xlarge"
+
+
+@pytest.mark.parametrize(("spot", "require", "expected"), [
+    # Spot stock in one of the two zones: the group launches spot there.
+    ({"cn-hangzhou-h": [TYPE], "cn-hangzhou-j": [], "cn-hangzhou-k": [TYPE]}, True, None),
+    ({"cn-hangzhou-h": [TYPE], "cn-hangzhou-j": [], "cn-hangzhou-k": []}, True,
+     f"alicloud_zones: none of cn-hangzhou-j, cn-hangzhou-k has spot stock of {TYPE} now (cn-hangzhou-j, "
+     "cn-hangzhou-k sell it pay-as-you-go only); zones that have: cn-hangzhou-h. Choose zones with spot stock"),
+    ({"cn-hangzhou-h": [], "cn-hangzhou-j": [], "cn-hangzhou-k": []}, True, "; no zone of the region has."),
+    ({"cn-hangzhou-h": [], "cn-hangzhou-j": [], "cn-hangzhou-k": []}, False, None),
+    ({}, True, None),  # NoSpot asked: no spot stock read, nothing to say
+])
+def test_zones_without_spot_stock_are_named(spot: dict[str, list[str]], require: bool, expected: str | None) -> None:
+    problems = settings_problems(with_(preflight_require_spot=require), {**CLOUD, "spot_instance_types": spot})
+    spot_problems = [p for p in problems if "spot stock" in p]
+    assert (spot_problems == []) if expected is None else any(expected in p for p in spot_problems), problems
