@@ -369,6 +369,40 @@ def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
     assert handover["training_gap_seconds"] < 20, handover
 
 
+def test_a_successor_that_has_loaded_is_reason_enough_to_hand_over(
+        cloud_agents: CloudAgents, trained: Path, localcloud: Any, tmp_path: Path) -> None:
+    """No notice and no scale-in hook (whether ESS's return to spot passes one is not documented): the holder
+    sees the replacement loaded beside the lease, saves at the end of its step and hands over; nothing lost."""
+    net = ecs_support.make_network(localcloud, cidr="172.16.11.0/24")
+    old_id, new_id = ecs_support.run(localcloud, net, amount=2)
+    output = tmp_path / "output"
+    old_agent, new_agent = cloud_agents.make("old", old_id, slow=True), cloud_agents.make("new", new_id)
+    old = old_agent.start()
+    new = None
+    try:
+        wait_for(lambda: len(steps_in(output)) >= SAVE_STEPS + 2, 600, interval=0.05,
+                 what=f"step {SAVE_STEPS + 2} on the old instance")
+        new = new_agent.start()
+        assert old.wait(timeout=300) == 0
+        assert new.wait(timeout=900) == 0
+    finally:
+        stop_all(old, new)
+
+    old_log, new_log = old_agent.read_log(), new_agent.read_log()
+    assert f"{new_id} has loaded and waits beside the lease" in old_log
+    assert "spot reclaim notice" not in old_log and "scale-in (" not in old_log
+    assert "training lease given back" in old_log
+    start = training.train_log_resume(new_log)
+    assert start["resumed_from"] > SAVE_STEPS + 1
+    # Every step trained once: the replacement started at the step after the holder's handover save.
+    assert steps_in(output) == list(range(1, TOTAL_STEPS + 1))
+    events = {name: (output / EVENTS_DIR / f"{name}.jsonl").read_text() for name in (old_id, new_id)}
+    handover = chaos.handover(events, old_id, new_id)
+    assert handover["first_step_replacement"] == handover["last_step_released"] + 1 == start["first_step"]
+    assert chaos.trainers_at_once(events) == []
+    assert read_safetensors(final_adapter(output)) == read_safetensors(final_adapter(trained))
+
+
 def test_a_warm_start_loads_the_handover_plugin_and_resumes_only_on_the_go(tmp_path: Path) -> None:
     config = Config(output_dir=tmp_path, arguments={"callbacks": "early_stop"})
     command = swift_command(config, 4, None, gpu=True, warm=True)

@@ -1,7 +1,7 @@
 """Stopping the trainer: the stop latch (`GracefulStop`), the stop's way to the trainer (`TrainerStop`:
 ms-swift's stop file, or a kill), the handover to a successor that has loaded (`Handover`, through which
-every stop is asked for), and what asks for one: a signal, a spot reclaim notice, the group's scale-in
-(`stop_requests`)."""
+every stop is asked for), and what asks for one: a signal, a spot reclaim notice, the group's scale-in, a
+successor that has loaded beside the lease (`stop_requests`)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ from .protocol import SWIFT_STOP_FILE, Event
 HANDOVER_POLL = 0.2
 NOTICE_PATH = "instance/spot/termination-time"
 SCALE_IN_MARK = "Removing:Wait"
+# After a handover that a successor asked for, how long the agent still looks for a scale-in of this instance
+# to complete (seconds): the group may hold it at a SCALE_IN hook once the successor is in service.
+SCALE_IN_LINGER = 60.0
 
 
 def kill_tree(pid: int) -> None:
@@ -247,6 +250,13 @@ class ScaleInWatcher(Poller):
                               after_handover=True)
         return True
 
+    def linger(self, seconds: float) -> None:
+        """Wait at most `seconds` for the scale-in (a replacement's hook may come once the successor is in
+        service), unless the watch is over."""
+        deadline = time.monotonic() + seconds
+        while not self.seen and self.interval > 0 and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(min(1.0, self.interval))
+
     def complete(self) -> None:
         """After the handover: complete this instance's lifecycle actions, so the group removes it now."""
         if not self.seen or self.scale_in is None:
@@ -259,23 +269,64 @@ class ScaleInWatcher(Poller):
         LOG.info("%d lifecycle action(s) completed (CONTINUE): the group removes this instance now", count)
 
 
+class SuccessorWatcher(Poller):
+    """While this instance trains with the lease, a successor that has loaded and waits beside it is reason
+    enough to save and hand over, with or without a notice or a scale-in.
+
+    A successor is launched where the group replaces this instance. ESS documents lifecycle hooks for the
+    group's scale-ins; whether the replacement of a pay-as-you-go instance by spot (SpotAutoReplaceOnDemand)
+    or a reclaim passes through a SCALE_IN hook it does not say. Without this, a replacement that passes
+    none would release this instance while it trains, and the steps since its last save would be lost.
+    """
+
+    name = "successor"
+    look_first = False
+
+    def __init__(self, interval: float, handover: Handover) -> None:
+        super().__init__(interval)
+        self.handover = handover
+        self.seen: str | None = None
+
+    def poll(self) -> bool:
+        successor = self.handover.successor
+        if successor is None:  # not training with the lease (yet, or any more)
+            return False
+        try:
+            found = successor()
+        except (CloudError, OSError) as exc:
+            self.warn_once("cannot read whether a successor waits (%s)", exc)
+            return False
+        if not found:
+            return False
+        self.seen = found
+        self.handover.request(f"{found} has loaded and waits beside the lease (the group replaces this instance)",
+                              after_handover=True)
+        return True
+
+
 @contextlib.contextmanager
 def stop_requests(config: Config, metadata: Metadata, instance: Instance | None,
                   handover: Handover) -> Iterator[None]:
-    """While the agent waits for the lease or trains: SIGTERM, SIGINT, a spot notice and the group's scale-in
-    ask for a stop. A scale-in's lifecycle action is completed once the agent is done (it has handed over)."""
+    """While the agent waits for the lease or trains: SIGTERM, SIGINT, a spot notice, the group's scale-in and
+    a successor that has loaded ask for a stop. A scale-in's lifecycle action is completed once the agent is
+    done (it has handed over); after a handover a successor asked for, a scale-in that comes within
+    SCALE_IN_LINGER seconds is completed too."""
     def on_signal(signum: int, _frame: Any) -> None:
         handover.request(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
     notices = NoticeWatcher(metadata, config.notice_poll_interval, handover)
     scale_in = ScaleInWatcher(instance, config.scale_in_poll_interval, handover)
-    notices.start()
-    scale_in.start()
+    successors = SuccessorWatcher(config.scale_in_poll_interval if instance is not None else 0, handover)
+    for watcher in (notices, scale_in, successors):
+        watcher.start()
     try:
         yield
     finally:
         notices.stop()
+        successors.stop()
+        if successors.seen and handover.stop.requested.is_set():
+            scale_in.linger(SCALE_IN_LINGER)
         scale_in.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
