@@ -9,7 +9,7 @@ from ..errors import ApiError
 from . import xmlio
 from .call import Call, Reply
 from .errors import invalid_argument
-from .meta import Bucket
+from .meta import VERSIONED, Bucket
 from .service import check_bucket_name
 
 ACLS = ("private", "public-read", "public-read-write")
@@ -141,15 +141,12 @@ def delete_bucket_tags(call: Call) -> Reply:
     return Reply(status=204)
 
 
-VERSIONING = ("Enabled", "Suspended")
-
-
 def put_bucket_versioning(call: Call) -> Reply:
     """Enable or suspend versioning. A bucket once versioned is never unversioned again (OSS's
     PutBucketVersioning); localcloud keeps the status, not the old versions of objects."""
     doc = xmlio.parse(call.body.read_all(64 * 1024), "VersioningConfiguration")
     status = xmlio.text(doc, "Status")
-    if status not in VERSIONING:
+    if status not in VERSIONED:
         raise ApiError("MalformedXML", f"The versioning status must be Enabled or Suspended, not {status!r}.", 400)
     with call.svc.meta.transaction():
         call.svc.bucket(call.bucket)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import ApiError
 from .errors import invalid_forbid_overwrite
+from .meta import VERSIONED
 from .signing import Caller, SignedRequest
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class Call:
         raw = self.header("x-oss-forbid-overwrite").strip()
         if raw.lower() not in ("", "true", "false"):
             raise invalid_forbid_overwrite(raw)
-        return raw.lower() == "true" and self.svc.meta.versioning(self.bucket) not in ("Enabled", "Suspended")
+        return raw.lower() == "true" and self.svc.meta.versioning(self.bucket) not in VERSIONED
 
     @property
     def s3(self) -> bool:

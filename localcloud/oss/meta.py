@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 
 
+# The versioning statuses a bucket can have once versioning was ever enabled (never: "").
+VERSIONED = ("Enabled", "Suspended")
+
+
 @dataclass
 class Bucket:
     name: str
