@@ -5,8 +5,8 @@ Each scenario boots the localcloud base image (Debian 12 with systemd) under pod
 checks idempotence and verifies with testinfra. They need root, podman and the base image, which
 is built (once per machine) here when it is missing.
 
-Which runs cover which assertions (minutes measured one at a time on a 2-core machine are in
-docs/development.md):
+The scenarios of a session start at once and run side by side (scenario_runs; minutes measured on a
+2-core machine are in docs/development.md). Which runs cover which assertions:
 
 - default: gpu_driver's converge (it refuses to go on without a GPU when one is required, then
   writes NVIDIA's repository) and then python_env, ossfs_mount (a real localcloud bucket),
@@ -90,16 +90,40 @@ def test_default_scenario_runs_every_test() -> None:
                 assert loaded in vars(default), f"{role}'s {name} is not run by the default scenario"
 
 
-@pytest.mark.parametrize("scenario", RUNS)
-def test_molecule_scenario(scenario: str, base_image: str) -> None:
+@pytest.fixture(scope="session")
+def scenario_runs(request: pytest.FixtureRequest, base_image: str, tmp_path_factory: pytest.TempPathFactory):
+    """The scenarios this session runs, all started at once: a scenario waits on its containers' commands
+    (pip, apt, training) and on Ansible's round trips through `podman exec` more than it computes, so
+    side by side they take little longer than the longest alone. Each scenario has its own containers,
+    localcloud and ephemeral directory. The running `molecule` process and its output file, by scenario."""
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", MOLECULE_IMAGE=base_image,
                ANSIBLE_FORCE_COLOR="0", PY_COLORS="0", NO_COLOR="1")
     Path(env.setdefault("MOLECULE_PIP_CACHE", str(Path.home() / ".cache" / "pip"))).mkdir(parents=True, exist_ok=True)
     if not Path(env.get("MOLECULE_WHEELS", "/opt/wheels")).is_dir():
         pytest.skip("no wheel directory for the CPU build of torch (/opt/wheels or $MOLECULE_WHEELS)")
-    # `molecule test` alone is the default scenario, as a user runs it.
-    command = ["test"] if scenario == "default" else ["test", "-s", scenario]
-    run = subprocess.run([str(bin_dir / "molecule"), *command], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=3600)
-    assert run.returncode == 0, f"molecule {' '.join(command)} failed:\n{run.stdout[-8000:]}\n{run.stderr[-4000:]}"
+    wanted = [item.callspec.params["scenario"] for item in request.session.items
+              if getattr(item, "originalname", None) == "test_molecule_scenario"]
+    logs = tmp_path_factory.mktemp("molecule")
+    runs = {}
+    for scenario in wanted:
+        # `molecule test` alone is the default scenario, as a user runs it.
+        command = ["test"] if scenario == "default" else ["test", "-s", scenario]
+        output = open(logs / f"{scenario}.log", "w+")  # noqa: SIM115 - closed below, once the scenario is done
+        runs[scenario] = (subprocess.Popen([str(bin_dir / "molecule"), *command], cwd=ROOT, env=env, stdout=output,
+                                           stderr=subprocess.STDOUT, text=True), output)
+    yield runs
+    for process, output in runs.values():
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        output.close()
+
+
+@pytest.mark.parametrize("scenario", RUNS)
+def test_molecule_scenario(scenario: str, scenario_runs) -> None:
+    process, output = scenario_runs[scenario]
+    returncode = process.wait(timeout=3600)
+    output.seek(0)
+    log = output.read()
+    assert returncode == 0, f"molecule test {'' if scenario == 'default' else '-s ' + scenario} failed:\n{log[-12000:]}"
