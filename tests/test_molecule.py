@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -95,7 +96,7 @@ def scenario_runs(request: pytest.FixtureRequest, base_image: str, tmp_path_fact
     """The scenarios this session runs, all started at once: a scenario waits on its containers' commands
     (pip, apt, training) and on Ansible's round trips through `podman exec` more than it computes, so
     side by side they take little longer than the longest alone. Each scenario has its own containers,
-    localcloud and ephemeral directory. The running `molecule` process and its output file, by scenario."""
+    localcloud and ephemeral directory. By scenario: its command, its running process and its output file."""
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", MOLECULE_IMAGE=base_image,
                ANSIBLE_FORCE_COLOR="0", PY_COLORS="0", NO_COLOR="1")
@@ -108,22 +109,23 @@ def scenario_runs(request: pytest.FixtureRequest, base_image: str, tmp_path_fact
     runs = {}
     for scenario in wanted:
         # `molecule test` alone is the default scenario, as a user runs it.
-        command = ["test"] if scenario == "default" else ["test", "-s", scenario]
+        command = ["molecule", "test"] if scenario == "default" else ["molecule", "test", "-s", scenario]
         output = open(logs / f"{scenario}.log", "w+")  # noqa: SIM115 - closed below, once the scenario is done
-        runs[scenario] = (subprocess.Popen([str(bin_dir / "molecule"), *command], cwd=ROOT, env=env, stdout=output,
-                                           stderr=subprocess.STDOUT, text=True), output)
+        # A session of its own: a scenario stopped early is stopped with its ansible-playbook and testinfra.
+        process = subprocess.Popen([str(bin_dir / "molecule"), *command[1:]], cwd=ROOT, env=env, stdout=output,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        runs[scenario] = (" ".join(command), process, output)
     yield runs
-    for process, output in runs.values():
+    for _, process, output in runs.values():
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         output.close()
 
 
 @pytest.mark.parametrize("scenario", RUNS)
 def test_molecule_scenario(scenario: str, scenario_runs) -> None:
-    process, output = scenario_runs[scenario]
+    command, process, output = scenario_runs[scenario]
     returncode = process.wait(timeout=3600)
     output.seek(0)
-    log = output.read()
-    assert returncode == 0, f"molecule test {'' if scenario == 'default' else '-s ' + scenario} failed:\n{log[-12000:]}"
+    assert returncode == 0, f"{command} failed:\n{output.read()[-12000:]}"
