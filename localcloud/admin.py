@@ -49,7 +49,9 @@ def handle(cloud: Cloud, route: str, args: dict[str, Any]) -> dict[str, Any]:
         instance = instances.schedule_reclaim(cloud, args["instance_id"], args.get("notice"))
         return {"instance_id": instance["InstanceId"], "clock": "virtual",
                 "notice_at": iso_seconds(instance["ReclaimNoticeAt"]),
-                "terminate_at": iso_seconds(instance["ReclaimAt"])}
+                "terminate_at": iso_seconds(instance["ReclaimAt"]),
+                # What the instance's metadata service answers, on the instance's own (real) clock.
+                "termination_time": instances.termination_time(instance, cloud.clock)}
     if route == "bill":
         return billing.report(cloud.store, cloud.clock.now(), cloud.clock.state())
     if route == "events":

@@ -34,6 +34,11 @@ class Clock:
             virtual = self.now()
             self.anchor_real, self.anchor_virtual, self.scale = time.time(), virtual, scale
 
+    def real_time(self, virtual: float) -> float:
+        """The real epoch seconds at which the virtual clock shows `virtual` (what a machine's own clock,
+        `date` on an instance, says at that moment)."""
+        return self.anchor_real + (virtual - self.anchor_virtual) / self.scale
+
     def real_seconds(self, virtual_seconds: float) -> float:
         """How many real seconds a virtual duration lasts."""
         return virtual_seconds / self.scale

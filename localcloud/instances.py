@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import billing, ids
-from .clock import iso_minutes, iso_seconds
+from .clock import Clock, iso_minutes, iso_seconds
 from .errors import ApiError
 from .store import Kind, Store
 
@@ -218,11 +218,14 @@ def schedule_reclaim(cloud: Cloud, instance_id: str, notice_seconds: float | Non
     return instance
 
 
-def termination_time(instance: Instance, now: float) -> str | None:
-    """What the metadata service answers for spot/termination-time: None until the notice."""
-    if instance.get("ReclaimAt") is None or now < instance.get("ReclaimNoticeAt", instance["ReclaimAt"]):
+def termination_time(instance: Instance, clock: Clock) -> str | None:
+    """What the metadata service answers for spot/termination-time: None until the notice, then when the
+    instance is reclaimed on the instance's own clock (what `date` says there), in ECS's format
+    (2026-12-01T15:00:00Z). The reclaim is due on the virtual clock; an agent that trusts the answer must
+    be right at any time scale, so it gets the real moment, rounded down to the second."""
+    if instance.get("ReclaimAt") is None or clock.now() < instance.get("ReclaimNoticeAt", instance["ReclaimAt"]):
         return None
-    return iso_seconds(instance["ReclaimAt"])
+    return iso_seconds(clock.real_time(instance["ReclaimAt"]))
 
 
 def sync(cloud: Cloud) -> None:

@@ -136,7 +136,7 @@ class MetadataService:
         if key in ("", "spot/"):
             return Answer(200, "spot/" if key == "" else "termination-time")
         if key == "spot/termination-time":
-            when = instances.termination_time(instance, self.cloud.clock.now())
+            when = instances.termination_time(instance, self.cloud.clock)
             return NOT_FOUND if when is None else Answer(200, when)
         if key == "instance-type":
             return Answer(200, instance["InstanceType"])

@@ -97,10 +97,11 @@ def training_agent_statements(region: str) -> list[dict[str, Any]]:
 
 
 # What an instance does with its own scaling group: see that the group removes it (Removing:Wait at
-# the SCALE_IN hook) and let the removal go on once it has handed over; set the desired capacity to 0
-# once training has ended.
+# the SCALE_IN hook), read how long the hook holds it and ask for more time where its handover needs it,
+# and let the removal go on once it has handed over; set the desired capacity to 0 once training has ended.
 SCALING_GROUP_ACTIONS = ("ess:DescribeScalingInstances", "ess:DescribeScalingActivities",
-                         "ess:DescribeLifecycleActions", "ess:CompleteLifecycleAction", "ess:ModifyScalingGroup")
+                         "ess:DescribeLifecycleActions", "ess:DescribeLifecycleHooks",
+                         "ess:RecordLifecycleActionHeartbeat", "ess:CompleteLifecycleAction", "ess:ModifyScalingGroup")
 
 
 def scaling_group_policy(region: str, group_id: str) -> dict[str, Any]:

@@ -54,8 +54,10 @@ options:
     description:
       - Generate the document for the training instances' calls on their own scaling group, on that
         group only - see their scale-in (C(ess:DescribeScalingInstances), C(ess:DescribeScalingActivities),
-        C(ess:DescribeLifecycleActions)), complete their lifecycle action (C(ess:CompleteLifecycleAction))
-        and set the group to 0 instances when training ends (C(ess:ModifyScalingGroup)).
+        C(ess:DescribeLifecycleActions)), read how long the hook holds them and ask for more time
+        (C(ess:DescribeLifecycleHooks), C(ess:RecordLifecycleActionHeartbeat)), complete their lifecycle
+        action (C(ess:CompleteLifecycleAction)) and set the group to 0 instances when training ends
+        (C(ess:ModifyScalingGroup)).
       - Mutually exclusive with O(policy_document) and O(oss_access).
     type: dict
     suboptions:

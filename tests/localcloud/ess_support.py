@@ -118,15 +118,15 @@ def set_spot(cloud: Any, zones: list[str], capacity: int) -> None:
         cloud.admin("spot", {"zone": zone, "instance_type": INSTANCE_TYPE, "capacity": capacity})
 
 
-def member_held_at_scale_in(cloud: Any, zone: str) -> tuple[Any, str, Any]:
-    """A group in `zone` with a SCALE_IN lifecycle hook (hours of timeout) and one member in service:
-    (the ESS client, the group id, the member)."""
+def member_held_at_scale_in(cloud: Any, zone: str, timeout: int = 21600) -> tuple[Any, str, Any]:
+    """A group in `zone` with a SCALE_IN lifecycle hook (of `timeout` seconds: hours by default) and one
+    member in service: (the ESS client, the group id, the member)."""
     ess = cloud.client("ess")
     net = make_network(cloud, [zone])
     group_id = create_group(ess, cloud, net, [zone])
     enable(ess, cloud, group_id, create_configuration(ess, cloud, net, group_id))
     ess.create_lifecycle_hook(ess_models.CreateLifecycleHookRequest(
-        scaling_group_id=group_id, lifecycle_transition="SCALE_IN", heartbeat_timeout=21600,
+        scaling_group_id=group_id, lifecycle_transition="SCALE_IN", heartbeat_timeout=timeout,
         lifecycle_hook_name="handover"))
     set_desired(ess, cloud, group_id, 1)
     (member,) = wait_for(lambda: in_service(ess, cloud, group_id), what="an instance in service")

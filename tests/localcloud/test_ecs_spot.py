@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -106,6 +107,21 @@ def test_the_protection_period_delays_the_kill(make_localcloud: Any) -> None:
     assert instance is not None and instance.operation_locks.lock_reason == []
     wait_for(lambda: (i := describe_one(cloud, instance_id)) is None or i.operation_locks.lock_reason, timeout=30)
     wait_for(lambda: describe_one(cloud, instance_id) is None, timeout=30)
+
+
+def test_the_termination_time_is_on_the_instances_own_clock(make_localcloud: Any) -> None:
+    """ECS's spot/termination-time is a moment an agent on the instance compares with its own clock: a notice
+    of 1800 virtual seconds at a time scale of 60 ends 30 real seconds from now, not 30 virtual minutes."""
+    cloud = make_localcloud(time_scale=60)
+    net = make_network(cloud)
+    (instance_id,) = run(cloud, net, **spot(spot_duration=0))
+    asked = time.time()
+    reclaim = cloud.admin("reclaim", {"instance_id": instance_id, "notice": 1800})
+    ends = datetime.strptime(reclaim["termination_time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    # Whole seconds, rounded down: at most a second early, never late.
+    assert asked + 30 - 1 <= ends.timestamp() <= time.time() + 30
+    virtual = datetime.strptime(reclaim["terminate_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert virtual.timestamp() - ends.timestamp() > 1000  # the virtual clock ran ahead of the instance's
 
 
 def test_a_stop_interruption_keeps_the_instance_stopped(localcloud: Any, net: Network) -> None:

@@ -347,7 +347,7 @@ def test_reclaim_shows_the_termination_time_then_kills(cloud: LocalCloud, instan
     instance_id = instance["id"]
     notice = cloud.admin("reclaim", {"instance_id": instance_id, "notice": 20})
     code, when = _metadata(instance_id, "meta-data/instance/spot/termination-time", _token(instance_id))
-    assert (code, when) == (200, notice["terminate_at"])
+    assert (code, when) == (200, notice["termination_time"])
     _wait_status(cloud, instance_id, None, timeout=90)
     wait_for(lambda: _podman("container", "exists", instance_id).returncode != 0, timeout=60)
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 from train_agent import cloud, ending
-from train_agent.cloud import GROUP_TAG, CloudError, Keys, RpcClient, StaticCredentials
+from train_agent.cloud import CloudError, Keys, RpcClient, StaticCredentials
 from train_agent.config import Config
 from train_agent.ending import Ending
 from train_agent.events import EventLog
+from train_agent.group import GROUP_TAG
 from train_agent.instance import Instance
 
 GROUP = "asg-retries"

@@ -14,10 +14,11 @@ import pytest
 import train_agent.run
 from alibabacloud_cms20190101 import models as cms_models
 from train_agent import cloud
-from train_agent.cloud import CloudError, Keys, RpcClient, ScaleIn, StaticCredentials, instance_exists
+from train_agent.cloud import CloudError, Keys, RpcClient, StaticCredentials, instance_exists
 from train_agent.config import Config
 from train_agent.ending import Ending, FailedStarts, conclude
 from train_agent.events import EventLog
+from train_agent.group import ScaleIn
 from train_agent.instance import Instance, no_training_tag
 from train_agent.logs import LOG, setup_logging
 from train_agent.protocol import COMPLETE_MARKER, EVENTS_DIR

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,11 @@ from .conftest import SAVE_STEPS, TOTAL_STEPS, agent_command, agent_config, agen
 pytestmark = pytest.mark.slow
 
 TERMINATES_AT = "2026-12-01T15:00:00Z"
+
+
+def termination_in(seconds: float) -> str:
+    """spot/termination-time for a reclaim `seconds` from now, as ECS writes it (UTC, whole seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
 
 
 class MetadataService(http.server.ThreadingHTTPServer):
@@ -234,6 +240,7 @@ def test_sigterm_is_a_graceful_stop_as_systemctl_stop_sends_it(write_config, tra
 
 
 SLOW_STEPS_PLUGIN = """
+import os
 import time
 
 from swift.callbacks.base import TrainerCallback
@@ -246,7 +253,15 @@ class SlowSteps(TrainerCallback):
         return control
 
 
+class SlowLoad(TrainerCallback):
+    # Before the handover callback says that the trainer has loaded: a model that takes long to load.
+    def on_init_end(self, args, state, control, **kwargs):
+        time.sleep(float(os.environ["TEST_SLOW_LOAD_SECONDS"]))
+        return control
+
+
 callbacks_map["test_slow_steps"] = SlowSteps
+callbacks_map["test_slow_load"] = SlowLoad
 """
 
 
@@ -269,7 +284,7 @@ class CloudAgent:
 @dataclass
 class CloudAgents:
     bucket: str  # the lease's
-    make: Callable[..., CloudAgent]  # (name, instance id, slow=False, **config overrides)
+    make: Callable[..., CloudAgent]  # (name, instance id, slow=False, slow_load=0, **config overrides)
 
 
 @pytest.fixture
@@ -279,6 +294,7 @@ def cloud_agents(metadata_service: Callable[..., MetadataService], write_config,
 
     `slow=True` slows the instance's steps (a sleep after each, which leaves the arithmetic alone): the
     tiny model trains a step in a fraction of a second, and another instance must load meanwhile.
+    `slow_load` seconds are spent loading, before the trainer says it has loaded.
     """
     bucket = unique("handover")
     oss2_bucket(localcloud, root_keys(localcloud), bucket).create_bucket()
@@ -287,11 +303,12 @@ def cloud_agents(metadata_service: Callable[..., MetadataService], write_config,
     slow_plugin = tmp_path / "slow_steps.py"
     slow_plugin.write_text(SLOW_STEPS_PLUGIN)
 
-    def make(name: str, instance_id: str, slow: bool = False, **overrides: Any) -> CloudAgent:
+    def make(name: str, instance_id: str, slow: bool = False, slow_load: float = 0, **overrides: Any) -> CloudAgent:
         metadata = metadata_service(**{"instance-id": instance_id, "region-id": localcloud.region})
         arguments = dict(agent_config(train_venv, workload, tmp_path / "output")["arguments"])
-        if slow:
-            arguments.update(external_plugins=[str(slow_plugin)], callbacks=["test_slow_steps"])
+        callbacks = ["test_slow_steps"] * slow + ["test_slow_load"] * (slow_load > 0)
+        if callbacks:
+            arguments.update(external_plugins=[str(slow_plugin)], callbacks=callbacks)
         config = write_config(tmp_path / "output", log_dir=str(tmp_path / f"log-{name}"), notice_poll_interval=0.1,
                               arguments=arguments, metadata_url=metadata.url, lease_bucket=bucket,
                               lease_key="output/.train-lease", oss_endpoint=localcloud.oss_endpoint,
@@ -299,7 +316,8 @@ def cloud_agents(metadata_service: Callable[..., MetadataService], write_config,
                               scale_in_poll_interval=0.2, **overrides)
         path = config.rename(tmp_path / f"config-{name}.json")
         command = agent_command(str(train_venv / "bin" / "python"), path)
-        return CloudAgent(command, env, metadata, tmp_path / f"log-{name}" / "train.log")
+        return CloudAgent(command, {**env, "TEST_SLOW_LOAD_SECONDS": str(slow_load)}, metadata,
+                          tmp_path / f"log-{name}" / "train.log")
 
     return CloudAgents(bucket, make)
 
@@ -329,8 +347,8 @@ def test_two_instances_hand_over_through_the_lease_and_train_each_step_once(
     try:
         wait_for(lambda: len(steps_in(output)) >= SAVE_STEPS + 2, 600, interval=0.05,
                  what=f"step {SAVE_STEPS + 2} on the old instance")
-        # The notice comes first, as the group launches the replacement on it.
-        services["old"].notice = TERMINATES_AT
+        # The notice comes first, as the group launches the replacement on it (ECS's 5 minutes).
+        services["old"].notice = termination_in(300)
         wait_for(lambda: "training on until a successor has loaded" in read(log["old"]), 60, what="the notice")
         noticed_at = time.time()
         new = agents["new"].start()
@@ -403,6 +421,64 @@ def test_a_successor_that_has_loaded_is_reason_enough_to_hand_over(
     assert read_safetensors(final_adapter(output)) == read_safetensors(final_adapter(trained))
 
 
+def test_a_notice_shorter_than_the_successors_load_is_met_with_a_save_and_a_handover_before_the_end(
+        cloud_agents: CloudAgents, trained: Path, localcloud: Any, tmp_path: Path) -> None:
+    """A reclaim notice of 30 real seconds and a replacement that takes 40 s to load: the reclaimed instance
+    does not wait for it past the moment its own save must begin, saves the step in progress and gives the
+    lease back before the termination time; the replacement resumes there and nothing is lost."""
+    net = ecs_support.make_network(localcloud, cidr="172.16.12.0/24")
+    old_id, new_id = ecs_support.run(localcloud, net, amount=2)
+    output = tmp_path / "output"
+    old_agent = cloud_agents.make("old", old_id, slow=True)
+    new_agent = cloud_agents.make("new", new_id, slow_load=40)
+    old = old_agent.start()
+    new = None
+    try:
+        wait_for(lambda: len(steps_in(output)) >= SAVE_STEPS + 2, 600, interval=0.05,
+                 what=f"step {SAVE_STEPS + 2} on the old instance")
+        old_agent.metadata.notice = termination_in(30)
+        ends_at = datetime.strptime(old_agent.metadata.notice, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=timezone.utc).timestamp()
+        new = new_agent.start()  # the group launches the replacement on the notice
+        try:
+            assert old.wait(timeout=max(ends_at - time.time(), 0)) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail("the reclaimed instance still ran at its termination time (ECS would have killed it)")
+        assert new.wait(timeout=900) == 0
+    finally:
+        stop_all(old, new)
+
+    old_log = old_agent.read_log()
+    assert "handing over now, without a successor" in old_log
+    assert "training lease given back" in old_log
+    events = {name: [json.loads(line) for line in (output / EVENTS_DIR / f"{name}.jsonl").read_text().splitlines()]
+              for name in (old_id, new_id)}
+    moments = {f"old {item['event']}": item["time"] for item in events[old_id]
+               if item["event"] in ("stop", "save", "handed_over")}
+    moments.update({f"new {item['event']}": item["time"] for item in events[new_id]
+                    if item["event"] in ("loaded", "lease", "resume")})
+    first_step = next(item for item in events[new_id] if item["event"] == "step")
+    moments["new first step"] = first_step["time"]
+    print(f"termination at {ends_at:.3f}; " + ", ".join(f"{name} {when - ends_at:+.1f}s"
+                                                         for name, when in sorted(moments.items(), key=lambda i: i[1])))
+    # The old instance saved and gave the lease back before the end, and before its successor had loaded.
+    assert moments["old save"] < moments["old handed_over"] < ends_at
+    assert moments["old handed_over"] < moments["new loaded"]
+    # The replacement resumed from the old instance's handover save, the step it stopped at.
+    handover_save = [item["step"] for item in events[old_id] if item["event"] == "save"][-1]
+    start = training.train_log_resume(new_agent.read_log())
+    assert (start["resumed_from"], start["first_step"]) == (handover_save, handover_save + 1)
+    assert handover_save > SAVE_STEPS + 2
+    # Every step trained once, in order: nothing lost to the reclaim.
+    assert steps_in(output) == list(range(1, TOTAL_STEPS + 1))
+    handover = chaos.handover({name: (output / EVENTS_DIR / f"{name}.jsonl").read_text() for name in events},
+                              old_id, new_id)
+    assert handover["first_step_replacement"] == handover["last_step_released"] + 1 == start["first_step"]
+    assert chaos.trainers_at_once({name: (output / EVENTS_DIR / f"{name}.jsonl").read_text()
+                                   for name in events}) == []
+    assert read_safetensors(final_adapter(output)) == read_safetensors(final_adapter(trained))
+
+
 def test_a_warm_start_loads_the_handover_plugin_and_resumes_only_on_the_go(tmp_path: Path) -> None:
     config = Config(output_dir=tmp_path, arguments={"callbacks": "early_stop"})
     command = swift_command(config, 4, None, gpu=True, warm=True)
@@ -450,9 +526,10 @@ def test_the_agent_reads_the_lines_its_plugin_prints(tmp_path: Path) -> None:
 def test_a_scale_in_is_a_graceful_stop_whose_lifecycle_action_the_agent_completes(
         cloud_agents: CloudAgents, localcloud: Any, tmp_path: Path) -> None:
     """The group removes the training instance (a SCALE_IN hook holds it): it saves, hands over, then goes."""
-    ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, "cn-hangzhou-i")
+    ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, "cn-hangzhou-i", timeout=60)
     output = tmp_path / "output"
-    # No successor comes: it trains on for the handover wait, then saves and goes.
+    # No successor comes: it trains on for the handover wait, then saves and goes (the hook's 60 s leave
+    # room for both).
     trainer = cloud_agents.make("member", member.instance_id, slow=True, handover_wait=3)
     process = trainer.start()
     try:

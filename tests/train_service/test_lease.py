@@ -11,7 +11,7 @@ from typing import Any
 import oss2
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
-from train_agent import cloud
+from train_agent import cloud, group
 from train_agent.lease import Lease, hold_lease
 from train_agent.protocol import LEASE_WAIT_MARK
 from train_agent.stopping import GracefulStop
@@ -176,18 +176,24 @@ def test_the_clients_sign_with_a_roles_sts_credentials_as_the_instance_has_them(
 
 
 def test_an_instance_finds_its_scale_in_and_completes_its_lifecycle_action(localcloud) -> None:
-    """What the agent does on a scale-in: its group from its tags, Removing:Wait, then CompleteLifecycleAction."""
-    ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, "cn-hangzhou-h")
+    """What the agent does on a scale-in: its group from its tags, Removing:Wait, how long the hook holds it
+    (and more time asked for, within ESS's bounds), then CompleteLifecycleAction."""
+    ess, group_id, member = ess_support.member_held_at_scale_in(localcloud, "cn-hangzhou-h", timeout=45)
     keys = cloud.StaticCredentials(cloud.Keys(localcloud.access_key_id, localcloud.access_key_secret))
     ecs = cloud.RpcClient(f"http://{localcloud.endpoint}", "2014-05-26", keys)
-    assert cloud.scaling_group_of(ecs, localcloud.region, member.instance_id) == group_id
-    scale_in = cloud.ScaleIn(cloud.RpcClient(f"http://{localcloud.endpoint}", "2022-02-22", keys),
+    assert group.scaling_group_of(ecs, localcloud.region, member.instance_id) == group_id
+    scale_in = group.ScaleIn(cloud.RpcClient(f"http://{localcloud.endpoint}", "2022-02-22", keys),
                                     localcloud.region, group_id, member.instance_id)
     assert not scale_in.waiting()
 
     ess_support.set_desired(ess, localcloud, group_id, 0)
     ess_support.wait_for(scale_in.waiting, what="Removing:Wait")
     assert len(scale_in.pending_actions()) == 1
+    assert scale_in.hook_timeout() == 45
+    assert scale_in.heartbeat(60) == 1
+    with pytest.raises(cloud.CloudError) as info:  # a wait lasts 6 hours at most from its start
+        scale_in.heartbeat(21600)
+    assert info.value.code == "LifecycleAction.TimeExceeded"
     assert cloud.instance_exists(ecs, localcloud.region, member.instance_id)  # held, still running
     assert scale_in.complete() == 1
     ess_support.wait_for(lambda: not cloud.instance_exists(ecs, localcloud.region, member.instance_id),

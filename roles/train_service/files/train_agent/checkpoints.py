@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -221,9 +222,11 @@ class ManifestWriter:
     the files have not changed between two looks.
     """
 
-    def __init__(self, output_dir: Path, interval: float) -> None:
+    def __init__(self, output_dir: Path, interval: float,
+                 written: Callable[[float], None] = lambda _seconds: None) -> None:
         self.output_dir = output_dir
         self.interval = interval
+        self.written = written  # told how long each manifest took (the pace of a stop)
         self._sizes: dict[Path, dict[str, int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="manifests", daemon=True)
@@ -263,10 +266,12 @@ class ManifestWriter:
             if not final and self._sizes.get(directory) != sizes:
                 self._sizes[directory] = sizes
                 continue
+            began = time.monotonic()
             record = {"global_step": step, "written_at": utc_now(),
                       "files": manifest_entries(directory)}
             try:
                 atomic_write(directory / MANIFEST_NAME, json.dumps(record, indent=1) + "\n")
             except FileNotFoundError:
                 continue  # rotated away by save_total_limit meanwhile
+            self.written(time.monotonic() - began)
             LOG.info("manifest written for %s", directory.name)

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import atomic_write, checkpoints, newest_valid_checkpoint, step_of, utc_now
-from .cloud import CloudError, RpcClient, ScaleIn, post_webhook, put_custom_event, scaling_group_of
+from .cloud import CloudError, RpcClient, post_webhook, put_custom_event
 from .completion import completion, trainer_progress
 from .config import Config
 from .events import EventLog
+from .group import ScaleIn, scaling_group_of
 from .instance import Instance
 from .logs import LOG
 from .protocol import COMPLETE_MARKER, ERROR_LOG, EVENTS_DIR, Event

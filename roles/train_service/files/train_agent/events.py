@@ -15,6 +15,7 @@ from typing import Any
 
 from .checkpoints import atomic_write
 from .logs import LOG
+from .pace import SavePace
 from .protocol import CLOCK_RE, STEP_RE, Event
 
 
@@ -81,6 +82,7 @@ class EventLog(Poller):
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.clocked = False  # the trainer prints its clock lines
+        self.pace = SavePace()  # how long a stop takes here, from the same lines
 
     def add(self, event: str, when: float | None = None, **fields: Any) -> None:
         line = json.dumps({"time": round(time.time() if when is None else when, 3), "event": event, **fields})
@@ -113,10 +115,13 @@ class EventLog(Poller):
         """Take the trainer's clock lines (and, without them, its step lines) from its output."""
         clock = CLOCK_RE.search(line)
         if clock:
-            self.add(clock["event"], when=float(clock["time"]), step=int(clock["step"]))
+            when, step = float(clock["time"]), int(clock["step"])
+            self.add(clock["event"], when=when, step=step)
+            self.pace.observe(clock["event"], step, when)
             self.clocked = True
-        elif not self.clocked and (step := STEP_RE.search(line)):
-            self.add(Event.STEP, step=int(step["step"]))
+        elif not self.clocked and (line_step := STEP_RE.search(line)):
+            self.add(Event.STEP, step=int(line_step["step"]))
+            self.pace.observe(Event.STEP, int(line_step["step"]), time.time())
 
 
 def boot_times(output_dir: Path) -> dict[str, float]:

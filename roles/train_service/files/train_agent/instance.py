@@ -13,9 +13,9 @@ from .cloud import (
     RoleCredentials,
     RpcClient,
     StaticCredentials,
-    instance_tags,
 )
 from .config import AgentError, Config
+from .group import instance_tags
 from .logs import LOG
 
 

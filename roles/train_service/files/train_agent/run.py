@@ -179,7 +179,7 @@ def train(config: Config, swift: Swift, lease: Lease | None, handover: Handover)
     While it trains with the lease, a notice or a scale-in waits for a successor (Handover)."""
     stop = handover.stop
     keeper = LeaseKeeper(lease, config.lease_heartbeat, handover) if lease is not None else None
-    manifests = ManifestWriter(config.output_dir, config.manifest_interval)
+    manifests = ManifestWriter(config.output_dir, config.manifest_interval, handover.events.pace.manifest_written)
     manifests.start()
     if keeper is not None:
         handover.successor = lease.successor

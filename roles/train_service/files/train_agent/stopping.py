@@ -6,6 +6,7 @@ successor that has loaded beside the lease (`stop_requests`)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -15,11 +16,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .cloud import CloudError, Metadata, ScaleIn, scaling_group_of
+from .cloud import CloudError, Metadata
 from .config import Config
 from .events import EventLog, Poller
+from .group import ScaleIn, scaling_group_of
 from .instance import Instance
 from .logs import LOG
+from .pace import Deadline, termination_deadline
 from .protocol import SWIFT_STOP_FILE, Event
 
 # At a handover, each side's look (a GET) is on the critical path twice: the holder looks for a loaded
@@ -30,6 +33,8 @@ SCALE_IN_MARK = "Removing:Wait"
 # After a handover that a successor asked for, how long the agent still looks for a scale-in of this instance
 # to complete (seconds): the group may hold it at a SCALE_IN hook once the successor is in service.
 SCALE_IN_LINGER = 60.0
+# RecordLifecycleActionHeartbeat's heartbeatTimeout: 30 to 21600 seconds (ESS 2022-02-22).
+HEARTBEAT_RANGE = (30, 21600)
 
 
 def kill_tree(pid: int) -> None:
@@ -126,7 +131,9 @@ class Handover:
 
     A stop that has time (a reclaim notice, a scale-in) may first wait for a successor: while this
     instance trains with the lease, `successor` names an instance whose trainer has loaded and waits
-    for it; training goes on until there is one, for at most `handover_wait` seconds.
+    for it; training goes on until there is one, for at most `handover_wait` seconds, and never past the
+    moment the stop's own save must begin to be over before the `Deadline` (the pace of this instance's
+    recent steps, saves and manifests, with a margin): then it hands over without one.
     """
 
     def __init__(self, stop: GracefulStop, trainer: TrainerStop, events: EventLog, handover_wait: float = 0.0) -> None:
@@ -134,18 +141,22 @@ class Handover:
         self.handover_wait = handover_wait
         self.successor: Callable[[], str | None] | None = None
         self._waiting = False
+        self._deadlines: list[Deadline] = []
         self._lock = threading.Lock()
 
-    def request(self, reason: str, after_handover: bool = False) -> None:
-        """Stop now; with `after_handover`, once a successor has loaded (or the wait is over)."""
+    def request(self, reason: str, after_handover: bool = False, deadline: Deadline | None = None) -> None:
+        """Stop now; with `after_handover`, once a successor has loaded (or the wait is over, or the
+        `deadline` leaves only the time the stop takes)."""
         with self._lock:
             successor = self.successor
             if (self.stop.reason is None and after_handover and successor is not None
                     and self.handover_wait > 0):
                 if not self._waiting:
                     self._waiting = True
-                    threading.Thread(target=self._await_successor, args=(reason, successor), name="handover",
-                                     daemon=True).start()
+                    threading.Thread(target=self._await_successor, args=(reason, successor, deadline),
+                                     name="handover", daemon=True).start()
+                elif deadline is not None:
+                    self._deadlines.append(deadline)  # a second reason to stop, perhaps with less time
                 return
             first = self.stop.request(reason)
         if not first:
@@ -159,9 +170,11 @@ class Handover:
                         "checkpoint", reason)
         self.trainer.signal()
 
-    def _await_successor(self, reason: str, successor: Callable[[], str | None]) -> None:
+    def _await_successor(self, reason: str, successor: Callable[[], str | None], deadline: Deadline | None) -> None:
+        if deadline is not None:
+            self._deadlines.append(deadline)
         LOG.info("%s: training on until a successor has loaded (at most %gs)", reason, self.handover_wait)
-        deadline = time.monotonic() + self.handover_wait
+        waited_until = time.monotonic() + self.handover_wait
         warned = False
         while not self.stop.requested.is_set():
             if self.successor is None:  # training ended meanwhile
@@ -178,13 +191,35 @@ class Handover:
             if found:
                 LOG.info("%s has loaded and waits for the training lease: handing over", found)
                 break
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= waited_until:
                 LOG.warning("no successor loaded within %gs: handing over now", self.handover_wait)
+                break
+            if self._out_of_time(waited_until - time.monotonic()):
                 break
             self.stop.wait(HANDOVER_POLL)
         with self._lock:
             self._waiting = False
         self.request(reason)
+
+    def _out_of_time(self, wait_left: float) -> bool:
+        """Whether the stop must be asked for now to be over before the nearest deadline: the time left is no
+        more than a stop takes. Where the deadline can be moved (a hook's heartbeat), it is asked for the rest
+        of the wait and the stop first."""
+        needed = self.events.pace.stop_seconds()
+        for deadline in sorted(self._deadlines, key=lambda item: item.ends_at):
+            left = deadline.ends_at - time.time()
+            if left > needed:
+                continue
+            if deadline.extend is not None:
+                extend, deadline.extend = deadline.extend, None  # asked once
+                moved = extend(wait_left + needed)
+                if moved is not None and moved - time.time() > needed:
+                    deadline.ends_at = moved
+                    continue
+            LOG.warning("%.0fs left until %s and a stop takes about %.0fs here (%s): handing over now, without a "
+                        "successor", max(left, 0.0), deadline.what, needed, self.events.pace.describe())
+            return True
+        return False
 
     def abort(self, reason: str) -> None:
         """Stop the trainer at once, without a save: another instance trains into this output now."""
@@ -211,8 +246,10 @@ class NoticeWatcher(Poller):
             self.warn_once("cannot read spot notices at %s (%s)", self.metadata.base_url, exc)
             return False
         if when:
-            self.handover.request(f"spot reclaim notice (the instance terminates at {when})", after_handover=True)
+            self.handover.request(f"spot reclaim notice (the instance terminates at {when})", after_handover=True,
+                                  deadline=termination_deadline(when))
         return bool(when)
+
 
 
 class ScaleInWatcher(Poller):
@@ -246,9 +283,34 @@ class ScaleInWatcher(Poller):
             self.warn_once("cannot read this instance's scaling state (%s)", exc)
             return False
         self.seen = True
+        # The hold began at most one look ago.
         self.handover.request(f"scale-in ({SCALE_IN_MARK} in scaling group {self.scale_in.group_id})",
-                              after_handover=True)
+                              after_handover=True, deadline=self._deadline(time.time() - self.interval))
         return True
+
+    def _deadline(self, began: float) -> Deadline | None:
+        """When the group's hook stops holding this instance (its HeartbeatTimeout from the hold's start)."""
+        try:
+            timeout = self.scale_in.hook_timeout()
+        except (CloudError, OSError, ValueError) as exc:
+            LOG.warning("cannot read the scale-in hook's timeout (%s): the handover waits at most "
+                        "train_service_handover_wait", exc)
+            return None
+        if timeout is None:
+            return None
+        return Deadline(began + timeout, f"the scale-in hook's timeout ({timeout:g}s)", extend=self._extend)
+
+    def _extend(self, seconds: float) -> float | None:
+        """Ask the group to hold this instance `seconds` more from now; the new end, or None where it will not."""
+        wanted = min(max(math.ceil(seconds), HEARTBEAT_RANGE[0]), HEARTBEAT_RANGE[1])
+        try:
+            if not self.scale_in.heartbeat(wanted):
+                return None
+        except (CloudError, OSError, ValueError) as exc:
+            LOG.warning("the group holds this instance no longer (RecordLifecycleActionHeartbeat: %s)", exc)
+            return None
+        LOG.info("asked the group to hold this instance %ds more (RecordLifecycleActionHeartbeat)", wanted)
+        return time.time() + wanted
 
     def linger(self, seconds: float) -> None:
         """Wait at most `seconds` for the scale-in (a replacement's hook may come once the successor is in
