@@ -52,6 +52,19 @@ class Addressing:
         return unquote(bucket) or None, unquote(key) or None, False
 
 
+def check_addressing(host_header: str, bucket: str | None, virtual: bool) -> None:
+    """OSS serves a bucket on its own domain names virtual-hosted only (`<bucket>.oss-<region>.aliyuncs.com`):
+    a request that names the bucket in its path there is refused, 403 SecondLevelDomainForbidden (the
+    answer clients of OSS's own endpoints get: docs/localcloud.md). Path style stays open on an IP address
+    or another host name, as the SDKs use it for an IP."""
+    if bucket is None or virtual:
+        return
+    host = host_header.lower().rsplit(":", 1)[0] if not host_header.startswith("[") else ""
+    found = _ALIYUN_HOST.match(host)
+    if found and not found.group("bucket"):
+        raise ApiError("SecondLevelDomainForbidden", "Please use virtual hosted style to access.", 403)
+
+
 def operation(method: str, bucket: str | None, key: str | None, q: dict[str, str], copy: bool) -> str:
     """The operation's name (OSS's API names) from the method, the target and the sub-resources."""
     unsupported = _UNSUPPORTED.intersection(q)

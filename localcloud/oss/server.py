@@ -22,7 +22,7 @@ from ..params import is_length
 from . import access, buckets, multipart, objects, xmlio
 from .call import Body, Call, Reply
 from .listing import list_objects, list_objects_v2
-from .routing import Addressing, operation
+from .routing import Addressing, check_addressing, operation
 from .service import OssService
 from .signing import SignedRequest, authenticate
 
@@ -104,6 +104,7 @@ class OssHandler(BaseHTTPRequestHandler):
         head = self.command == "HEAD"
         try:
             self._check_length(body)
+            check_addressing(req.host, req.bucket, req.virtual_hosted)
             op = operation(self.command, req.bucket, req.key, req.query,
                            bool(req.header("x-oss-copy-source") or req.header("x-amz-copy-source")))
             if self._fault_kills(req, body, request_id):

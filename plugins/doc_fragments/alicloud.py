@@ -53,7 +53,9 @@ options:
   oss_endpoint:
     description:
       - The OSS endpoint URL (for example C(http://127.0.0.1:9000) for localcloud, or
-        C(https://oss-cn-hangzhou-internal.aliyuncs.com)); path-style requests are used with it.
+        C(https://oss-cn-hangzhou-internal.aliyuncs.com)). A bucket is addressed virtual-hosted on a
+        domain name (C(<bucket>.oss-cn-hangzhou-internal.aliyuncs.com)), the only way OSS serves its own
+        domains, and path-style on an IP address, as the SDK chooses.
       - Defaults to E(ALIBABA_CLOUD_OSS_ENDPOINT), then E(LOCALCLOUD_OSS_ENDPOINT).
     type: str
   api_retries:

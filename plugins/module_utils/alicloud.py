@@ -408,8 +408,9 @@ class AlicloudModule(AnsibleModule):
             cfg.credentials_provider = oss.credentials.CredentialsProviderFunc(provide)
             cfg.region = self.require_region()
             if self.oss_endpoint:
+                # Virtual-hosted on a domain (OSS refuses the bucket in the path there); the SDK itself
+                # addresses an IP address path-style, as localcloud's endpoint is.
                 cfg.endpoint = self.oss_endpoint
-                cfg.use_path_style = True
             cfg.retry_max_attempts = 1
             self._clients["oss"] = oss.Client(cfg)
         return self._clients["oss"]

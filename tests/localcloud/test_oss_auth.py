@@ -223,6 +223,24 @@ def test_virtual_hosted_requests(localcloud: Any, bucket: str) -> None:
     assert listing[0] == 200 and b"<Key>vhost/obj</Key>" in listing[2]
 
 
+def test_path_style_on_an_oss_domain_is_refused_as_oss_refuses_it(localcloud: Any, bucket: str) -> None:
+    """OSS serves buckets on its own domains virtual-hosted only; the bucket in the path there gets 403
+    SecondLevelDomainForbidden (what OSS answers S3 and OSS clients that force path style), before any
+    signature is looked at. On an IP address, as the SDKs address it, path style stays."""
+    keys = root_keys(localcloud)
+    oss2_bucket(localcloud, keys, bucket).put_object("path/obj", b"by path")
+    port = localcloud.oss_endpoint.rsplit(":", 1)[1]
+    for host in (f"oss-{localcloud.region}.aliyuncs.com", f"oss-{localcloud.region}-internal.aliyuncs.com"):
+        status, _, body = raw_request(localcloud, "GET", f"http://{host}:{port}/{bucket}/path/obj")
+        assert status == 403, body
+        assert b"<Code>SecondLevelDomainForbidden</Code>" in body
+        assert b"<Message>Please use virtual hosted style to access.</Message>" in body
+    # The service itself (ListBuckets) has no bucket to address.
+    assert b"SecondLevelDomainForbidden" not in raw_request(
+        localcloud, "GET", f"http://oss-{localcloud.region}.aliyuncs.com:{port}/")[2]
+    assert oss2_bucket(localcloud, keys, bucket).get_object("path/obj").read() == b"by path"
+
+
 def _signed_headers(keys: Keys, url: str, region: str) -> dict[str, str]:
     request = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
     SigV4Auth(Credentials(keys.access_key_id, keys.access_key_secret), "s3", region).add_auth(request)

@@ -186,3 +186,20 @@ def test_an_endpoint_that_cannot_be_reached_is_named_with_the_cause() -> None:
     assert timed_out.message.startswith(f"127.0.0.1:{port} could not be reached: it did not answer in time")
     for error in (unresolved, refused, timed_out):
         assert "object at 0x" not in error.message and error.retryable()
+
+
+@pytest.mark.parametrize(("endpoint", "url"), [
+    ("https://oss-cn-hangzhou-internal.aliyuncs.com", "https://bucket-1.oss-cn-hangzhou-internal.aliyuncs.com/a/b"),
+    ("http://127.0.0.1:9000", "http://127.0.0.1:9000/bucket-1/a/b"),
+])
+def test_oss_is_addressed_virtual_hosted_on_a_domain_and_path_style_on_an_ip_address(endpoint, url):
+    """OSS refuses the bucket in the path on its own domains (SecondLevelDomainForbidden); the SDK addresses an IP
+    address (localcloud's endpoint) path-style by itself."""
+    import alibabacloud_oss_v2 as oss
+    from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import AlicloudModule, Credentials
+
+    module = object.__new__(AlicloudModule)
+    module._clients, module.oss_endpoint, module.region = {}, endpoint, "cn-hangzhou"
+    module.credentials = Credentials("the test", "LTAItest", "secret")
+    presigned = module.oss().presign(oss.GetObjectRequest(bucket="bucket-1", key="a/b"))
+    assert presigned.url.split("?", 1)[0] == url
