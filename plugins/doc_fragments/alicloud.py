@@ -45,11 +45,20 @@ options:
     type: str
   endpoint:
     description:
-      - C(host:port) (or C(https://host)) that replaces the endpoint of every RPC product
-        (ECS, ESS, RAM, VPC, STS), for localcloud or a VPC endpoint.
+      - C(host:port) (or C(http://host:port)) that replaces the endpoint of every RPC product
+        (ECS, ESS, RAM, VPC, STS, CloudMonitor), as localcloud serves them all on one port. On Alibaba
+        Cloud each product has hosts of its own, which O(endpoints) names.
       - Defaults to E(ALIBABA_CLOUD_ENDPOINT), then E(LOCALCLOUD_ENDPOINT); without either, each
         product's public endpoint for O(region) is used.
     type: str
+  endpoints:
+    description:
+      - The host of each RPC product, by product (C(ecs), C(ess), C(vpc), C(ram), C(sts), C(cms)), for
+        example the VPC endpoints C(ecs-vpc.cn-hangzhou.aliyuncs.com) for C(ecs),
+        C(ess-vpc.cn-hangzhou.aliyuncs.com) for C(ess), C(vpc-vpc.cn-hangzhou.aliyuncs.com) for C(vpc) and
+        C(sts-vpc.cn-hangzhou.aliyuncs.com) for C(sts) (RAM and CloudMonitor stay on their public hosts).
+      - A product it does not name takes O(endpoint), or without one its public endpoint for O(region).
+    type: dict
   oss_endpoint:
     description:
       - The OSS endpoint URL (for example C(http://127.0.0.1:9000) for localcloud, or

@@ -3,8 +3,9 @@
 - Credentials: module options, then the environment (ALIBABA_CLOUD_ACCESS_KEY_ID, ..._SECRET,
   ..._SECURITY_TOKEN), then a profile, then the ECS RAM role (alibabacloud_credentials); the
   source is remembered so that a rejected credential can be named without showing a secret.
-- Clients: the official Tea SDK client per RPC product, with the endpoint override (`endpoint`)
-  for every product, and an OSS (alibabacloud_oss_v2) client with `oss_endpoint`.
+- Clients: the official Tea SDK client per RPC product, on its own host (`endpoints`), one host for
+  every product (`endpoint`: localcloud) or the SDK's public endpoint for the region, and an OSS
+  (alibabacloud_oss_v2) client with `oss_endpoint`.
 - Calls: `AlicloudModule.call(product, action, params)` builds the SDK request model from an
   API-shaped dict, retries throttling and 5xx answers with jittered backoff, and returns the
   response body as a dict; an SDK error becomes one clear failure with Alibaba's code, message
@@ -95,6 +96,7 @@ def common_argument_spec() -> dict[str, Any]:
         profile=dict(type="str"),
         ecs_ram_role=dict(type="str"),
         endpoint=dict(type="str"),
+        endpoints=dict(type="dict"),
         oss_endpoint=dict(type="str"),
         api_retries=dict(type="int", default=MAX_ATTEMPTS - 1),
     )
@@ -340,6 +342,10 @@ class AlicloudModule(AnsibleModule):
                            "attempt, so it is 0 (one attempt) or more.")
         self.region = self.params.get("region") or first_env(ENV_REGION)
         self.endpoint = self.params.get("endpoint") or first_env(ENV_ENDPOINT)
+        self.endpoints = {str(product): str(host) for product, host in (self.params.get("endpoints") or {}).items()}
+        if unknown := sorted(set(self.endpoints) - set(RPC_PRODUCTS)):
+            self.fail_json(msg=f"endpoints names {', '.join(unknown)}: give a host for any of "
+                               f"{', '.join(RPC_PRODUCTS)} (OSS has oss_endpoint).")
         self.oss_endpoint = self.params.get("oss_endpoint") or first_env(ENV_OSS_ENDPOINT)
         try:
             self.credentials = resolve_credentials(self.params)
@@ -377,16 +383,20 @@ class AlicloudModule(AnsibleModule):
                                "ecs_ram_role option.")
         self._credentials_checked = True
 
+    def endpoint_of(self, product: str) -> str | None:
+        """The host a product is called on: its own in `endpoints`, else `endpoint` (every product's, as
+        localcloud serves them all), else None (the SDK's public endpoint of the product in the region)."""
+        return self.endpoints.get(product) or self.endpoint
+
     def client(self, product: str) -> Any:
         if product not in self._clients:
             self.check_credentials()
             package = RPC_PRODUCTS[product]
             client_class = importlib.import_module(f"{package}.client").Client
             config = Config(region_id=self.region or "cn-hangzhou", **self.credentials.tea_fields())
-            if self.endpoint:
-                config.endpoint = self.endpoint
-                config.protocol = "http" if not self.endpoint.startswith("https://") else "https"
-                config.endpoint = self.endpoint.split("://", 1)[-1]
+            if endpoint := self.endpoint_of(product):
+                config.protocol = "http" if not endpoint.startswith("https://") else "https"
+                config.endpoint = endpoint.split("://", 1)[-1]
             elif product == "ecs" and not self.region:
                 config.endpoint = "ecs.aliyuncs.com"
             config.read_timeout = 30000
@@ -465,7 +475,9 @@ class AlicloudModule(AnsibleModule):
             msg += (f". Bad credentials: they came from {self.credentials.describe()}; check the access key "
                     "and its secret, or give others.")
         elif err.code == "ConnectionError":
-            msg += f". Check the endpoint ({self.endpoint or 'the SDK default for ' + str(self.region)})."
+            where = ", ".join(f"{product}: {host}" for product, host in self.endpoints.items())
+            msg += (f". Check the endpoint ({self.endpoint or 'the SDK default for ' + str(self.region)}"
+                    f"{'; endpoints ' + where if where else ''}).")
         self.fail_json(msg=msg, error=err.to_dict(), **extra)
 
     # -- validation before anything is created ---------------------------------------------

@@ -41,3 +41,22 @@ def test_spot_stock_is_read_with_the_spot_strategy(localcloud, tmp_path) -> None
     assert run["spot"]["instance_types"] == {zone: [TYPE] for zone in zones}
     assert run["spot"]["spot_instance_types"] == {zone: [] if zone == zones[0] else [TYPE] for zone in zones}
     assert run["pay-as-you-go"]["spot_instance_types"] == {}
+
+
+def test_each_product_is_called_on_its_own_endpoint(localcloud, tmp_path) -> None:
+    """`endpoints` gives a product its own host (as Alibaba Cloud has one for each); `endpoint` stays every
+    other product's. ECS on localcloud, every other product on a port where nothing listens: zone_info
+    (ECS calls only) works; an unknown product name is refused before any call."""
+    run = run_playbook(localcloud, tmp_path, [
+        task("ecs on its own", "alicloud_zone_info",
+             {"endpoint": "127.0.0.1:9", "endpoints": {"ecs": f"http://{localcloud.endpoint}"}, "api_retries": 0}),
+        task("ecs on the dead port", "alicloud_zone_info", {"endpoint": "127.0.0.1:9", "api_retries": 0},
+             ignore_errors=True),
+        task("a misspelt product", "alicloud_zone_info", {"endpoints": {"ecs2": "ecs-vpc.cn-hangzhou.aliyuncs.com"}},
+             ignore_errors=True),
+    ], "--check")
+    assert run.returncode == 0, run.output[-3000:]
+    assert run["ecs on its own"]["region_known"]
+    assert run["ecs on the dead port"]["failed"] and "127.0.0.1:9" in run["ecs on the dead port"]["msg"]
+    assert run["a misspelt product"]["msg"] == (
+        "endpoints names ecs2: give a host for any of ecs, ess, ram, vpc, sts, cms (OSS has oss_endpoint).")

@@ -48,3 +48,22 @@ def test_localclouds_instances_wait_for_a_successor_inside_its_notices_and_hooks
     # Real seconds against virtual ones: at a time scale of 60 the hook holds a removal for 100 s.
     assert found["train_service_handover_wait"] < found["scaling_lifecycle_hook_timeout"] / 60
     assert "train_service_handover_wait" not in host_vars("alicloud")  # the role's default
+
+
+def test_the_real_accounts_commented_endpoints_name_each_product_on_its_own_host() -> None:
+    """inventory/alicloud's example of VPC endpoints, uncommented, is a mapping the modules take: a host of each
+    product's own (a single endpoint would send ESS, VPC and STS calls to ECS)."""
+    import yaml
+    from ansible_collections.spotfirst.finetune.plugins.module_utils.alicloud import RPC_PRODUCTS
+
+    lines = (ROOT / "inventory" / "alicloud" / "group_vars" / "all" / "alicloud.yml").read_text().splitlines()
+    start = lines.index("  # endpoints:")
+    block = ["endpoints:"]
+    for line in lines[start + 1:]:
+        if not line.startswith("  #   "):
+            break
+        block.append(line.removeprefix("  # "))
+    endpoints = yaml.safe_load("\n".join(block))["endpoints"]
+    assert endpoints and set(endpoints) <= set(RPC_PRODUCTS)
+    for product, host in endpoints.items():
+        assert host == f"{product}-vpc.{{{{ alicloud_region }}}}.aliyuncs.com"
