@@ -133,14 +133,13 @@ def oss_training_policy(bucket: str, read_prefixes: list[str], write_prefixes: l
     write = sorted({f"{bucket_arn}/{_prefix(p)}*" for p in write_prefixes})
     statements: list[dict[str, Any]] = [
         {"Effect": "Allow", "Action": ["oss:GetBucketInfo", "oss:GetBucketStat"], "Resource": [bucket_arn]},
-        # Listings inside the prefixes (oss:Prefix), and of the bucket from its top (no prefix): s3fs and
-        # ossfs check the bucket at mount time with a listing that names no prefix and no delimiter, which
-        # RAM cannot tell from a listing of every key; refused, the mount fails. Keys elsewhere can be
-        # listed, then, but not read.
+        # Listings inside the prefixes (oss:Prefix), and of the bucket from its top (the empty prefix, in
+        # the form Alibaba documents for it: "" in the StringLike list of oss:Prefix, as in RAM's example of
+        # a directory browsed from the console). s3fs and ossfs check the bucket at mount time with a
+        # listing that names no prefix and no delimiter, which RAM cannot tell from a listing of every key;
+        # refused, the mount fails. Keys elsewhere can be listed, then, but not read.
         {"Effect": "Allow", "Action": ["oss:ListObjects"], "Resource": [bucket_arn],
-         "Condition": {"StringLike": {"oss:Prefix": sorted(f"{n}{s}" for n in names for s in ("/*", "#*"))}}},
-        {"Effect": "Allow", "Action": ["oss:ListObjects"], "Resource": [bucket_arn],
-         "Condition": {"StringEquals": {"oss:Prefix": [""]}}},
+         "Condition": {"StringLike": {"oss:Prefix": ["", *sorted(f"{n}{s}" for n in names for s in ("/*", "#*"))]}}},
         {"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": read},
     ]
     if write:
