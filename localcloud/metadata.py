@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import credentials, instances, network
+from . import credentials, instances, key_pairs, network
 from .clock import iso_seconds
 
 if TYPE_CHECKING:
@@ -36,8 +36,8 @@ ROLE_CREDENTIAL_SECONDS = 3600
 ROLE_REFRESH_FRACTION = 1 / 3
 
 META_DATA_KEYS = ("hostname", "image-id", "instance-id", "instance/", "instance-type", "mac", "network-type",
-                  "owner-account-id", "private-ipv4", "ram/", "region-id", "serial-number", "vpc-id",
-                  "vswitch-cidr-block", "vswitch-id", "zone-id")
+                  "owner-account-id", "private-ipv4", "public-keys/", "ram/", "region-id", "serial-number",
+                  "vpc-id", "vswitch-cidr-block", "vswitch-id", "zone-id")
 
 
 @dataclass
@@ -115,6 +115,8 @@ class MetadataService:
             return self._ram(key.removeprefix("ram/"), instance)
         if key.startswith("instance/"):
             return self._instance_section(key.removeprefix("instance/"), instance)
+        if key.startswith("public-keys/") or key == "public-keys":
+            return self._public_keys(key.removeprefix("public-keys").strip("/"), instance)
         value = self._simple(key, instance)
         return NOT_FOUND if value is None else Answer(200, value)
 
@@ -141,6 +143,14 @@ class MetadataService:
         if key == "instance-type":
             return Answer(200, instance["InstanceType"])
         return NOT_FOUND
+
+    def _public_keys(self, key: str, instance: dict[str, Any]) -> Answer:
+        """The launch's key pair, as ECS gives it to cloud-init: public-keys/0/openssh-key (404 without one)."""
+        public_key = key_pairs.public_key(self.cloud.store, instance.get("KeyPairName", ""))
+        if public_key is None:
+            return NOT_FOUND
+        listing = {"": "0/", "0": "openssh-key", "0/openssh-key": public_key}
+        return Answer(200, listing[key]) if key in listing else NOT_FOUND
 
     def _ram(self, key: str, instance: dict[str, Any]) -> Answer:
         role = instance.get("RamRoleName") or ""

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import identities, instances, network
+from .. import identities, instances, key_pairs, network
 from ..errors import ApiError, invalid
 from ..params import Params
 from ..registry import Request, action
@@ -283,7 +283,8 @@ def build_spec(cloud: Cloud, p: Params) -> tuple[dict[str, Any], int, Placement]
         "SecurityGroupIds": placement.security_group_ids, "InternetMaxBandwidthOut": bandwidth,
         "SpotStrategy": spot.strategy, "SpotPriceLimit": spot.price_limit, "SpotDuration": spot.duration,
         "SpotInterruptionBehavior": spot.interruption, "RamRoleName": role or "",
-        "UserData": check_user_data(p.str("UserData")), "KeyPairName": p.str("KeyPairName", ""),
+        "UserData": check_user_data(p.str("UserData")), "KeyPairName": key_pairs.check_launch(
+            cloud.store, p.str("KeyPairName"), 'The specified parameter "KeyPairName" does not exist in our records.'),
         "SystemDisk": system_disk(p, image), "Tags": tags_param(p),
     }
     return spec, launch_count(cloud, p, placement.zone, itype, spot), placement

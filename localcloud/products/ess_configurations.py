@@ -7,7 +7,7 @@ import binascii
 import json
 from typing import TYPE_CHECKING
 
-from .. import identities, ids, images, network, scaling_groups
+from .. import identities, ids, images, key_pairs, network, scaling_groups
 from ..clock import iso_minutes
 from ..errors import ApiError, invalid, missing
 from ..registry import Request, action
@@ -149,7 +149,10 @@ def _fields(cloud: Cloud, req: Request, group: Doc, current: Doc) -> Doc:
         found["PasswordSetted"] = True  # the password itself is never kept nor echoed
     if (inherit := params.bool("PasswordInherit")) is not None:
         found["PasswordInherit"] = inherit
-    for name in ("KeyPairName", "InstanceName", "HostName", "InstanceDescription"):
+    if (key_pair := params.str("KeyPairName")) is not None:
+        found["KeyPairName"] = key_pairs.check_launch(cloud.store, key_pair,
+                                                      "The specified KeyPairName does not exist.")
+    for name in ("InstanceName", "HostName", "InstanceDescription"):
         if (value := params.str(name)) is not None:
             found[name] = value
     if (tags := params.str("Tags")) is not None:

@@ -221,6 +221,11 @@ def settings_problems(settings: dict[str, Any], cloud: dict[str, Any] | None = N
                         f"{settings['oss_bucket_versioning']}, and OSS ignores x-oss-forbid-overwrite on a versioned "
                         "bucket (PutObject's documentation), which the training lease needs to keep a second "
                         "trainer out: name a bucket whose versioning was never enabled (a new name makes one).")
+    if settings.get("key_pair_file_without_name"):
+        problems.append("alicloud_key_pair_public_key_file is set without alicloud_key_pair_name: name the key pair "
+                        "the playbooks import it as.")
+    if settings.get("key_pair_problem"):
+        problems.append(f"alicloud_key_pair_name: {settings['key_pair_problem']}")
     if cloud:
         problems += _cloud_problems(settings, cloud)
     return problems

@@ -130,6 +130,7 @@ def test_the_first_configuration_becomes_active_and_hides_the_password(ess: Any,
     ({"instance_type": "ecs.nope.large"}, "InvalidInstanceType.NotFound"),
     ({"spot_strategy": "Sometimes"}, "InvalidParameter.SpotStrategy"),
     ({"user_data": "not base64!"}, "InvalidParameter.UserData"),
+    ({"key_pair_name": "no-such-key"}, "InvalidKeyPairName.NotFound"),
 ])
 def test_a_configuration_needs_existing_resources(ess: Any, localcloud: Any, net: Network, fields: dict,
                                                   code: str) -> None:

@@ -35,6 +35,14 @@ from .oss_support import root_keys, v2_client
 pytestmark = pytest.mark.containers
 
 BOOT_TIMEOUT = 180.0
+# A public key only (no private key anywhere): what ImportKeyPair keeps and the metadata service hands out.
+INSTANCE_KEY = ("ssh-rsa "
+                "AAAAB3NzaC1yc2EAAAADAQABAAABAQDKnWyRX2MX8WV04cOyFUYllZgNFiwzzETeh9tHs9IYvw5StjxnEKNshs15BzsM8TQC3ob/"
+                "2Jxv/hlKEf4AK0b4qzxBjAHGKfPARc+1Vq2CHrdNCPKa1cPtWDa/ojZNI/xHbZV9LGxndIh7nSIkKxjFMK3SB9m0qju51sQa4VLS"
+                "EPcbd5AO/yZKzdwPK6wp2DqYp+wmZscYXPgTb8g8puYP9LUoLlt+5v++d2WBpOgJPRGG3zcNW/x5JNzyQFW3nWDGxWO4AUlvyQxP"
+                "MbufRO8XUoG0jF0MvFlTiTqXshmPhag5vNU2sqBSCroXfOgnRJBdRRcKFLMTafojUqZp0Vi1"
+                " localcloud-test")
+
 USER_DATA = """#!/bin/sh
 echo "$(hostname) $(date -u +%FT%TZ)" >> /root/user-data-ran
 """
@@ -195,10 +203,20 @@ def _token(instance_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def instance(cloud: LocalCloud, net: Network, role: str) -> dict[str, Any]:
-    """A spot instance with user-data and a RAM role, booted; how long the boot took."""
+def key_pair(cloud: LocalCloud) -> dict[str, str]:
+    """An imported ECS key pair (a fixed RSA public key: only ECS's metadata hands it out here)."""
+    name = unique("instance-key")
+    cloud.client("ecs").import_key_pair(m.ImportKeyPairRequest(region_id=cloud.region, key_pair_name=name,
+                                                               public_key_body=INSTANCE_KEY))
+    return {"name": name, "public_key": INSTANCE_KEY}
+
+
+@pytest.fixture(scope="module")
+def instance(cloud: LocalCloud, net: Network, role: str, key_pair: dict[str, str]) -> dict[str, Any]:
+    """A spot instance with user-data, a RAM role and a key pair, booted; how long the boot took."""
     started = time.monotonic()
-    instance_id = _launch(cloud, net, user_data=base64.b64encode(USER_DATA.encode()).decode(), ram_role_name=role)
+    instance_id = _launch(cloud, net, user_data=base64.b64encode(USER_DATA.encode()).decode(), ram_role_name=role,
+                          key_pair_name=key_pair["name"])
     seen = []
     deadline = time.monotonic() + BOOT_TIMEOUT
     while (status := _status(cloud, instance_id)) != "Running":
@@ -223,7 +241,8 @@ def test_run_instances_boots_a_systemd_container(instance: dict[str, Any]) -> No
     assert _sh(instance_id, "test -c /dev/fuse && echo fuse").strip() == "fuse"
 
 
-def test_metadata_answers_inside_the_instance(cloud: LocalCloud, instance: dict[str, Any], role: str) -> None:
+def test_metadata_answers_inside_the_instance(cloud: LocalCloud, instance: dict[str, Any], role: str,
+                                              key_pair: dict[str, str]) -> None:
     instance_id = instance["id"]
     token = _token(instance_id)
     expected = {"meta-data/instance-id": instance_id, "meta-data/region-id": cloud.region,
@@ -236,6 +255,9 @@ def test_metadata_answers_inside_the_instance(cloud: LocalCloud, instance: dict[
     assert _metadata(instance_id, "meta-data/instance-id") == (200, instance_id)
     assert _metadata(instance_id, "meta-data/instance-id", "not-a-token")[0] == 401
     assert _metadata(instance_id, "meta-data/instance/spot/termination-time", token)[0] == 404
+    # The launch's key pair, where ECS's images (cloud-init) read it for root's authorized_keys.
+    assert _metadata(instance_id, "meta-data/public-keys/", token) == (200, "0/")
+    assert _metadata(instance_id, "meta-data/public-keys/0/openssh-key", token) == (200, key_pair["public_key"])
     code, body = _metadata(instance_id, f"meta-data/ram/security-credentials/{role}", token)
     creds = json.loads(body)
     assert code == 200 and creds["Code"] == "Success" and creds["AccessKeyId"].startswith("STS.")

@@ -79,6 +79,14 @@ BAD_INPUTS = [
     ("unknown workload", {"training_workload": "huge"}, "training_workload recipe or tiny"),
     # The training lease needs x-oss-forbid-overwrite, which OSS ignores on a versioned bucket.
     ("versioned bucket", {"oss_bucket_name": VERSIONED}, f"the bucket '{VERSIONED}' has versioning Enabled"),
+    # RunInstances would refuse it after the foundation was made.
+    ("a key pair that does not exist", {"alicloud_key_pair_name": "no-such-key"},
+     "alicloud_key_pair_name: The key pair no-such-key does not exist in cn-hangzhou"),
+    ("a public key file that does not exist", {"alicloud_key_pair_name": "controller-key",
+                                               "alicloud_key_pair_public_key_file": "/nonexistent/id_rsa.pub"},
+     "public_key_file /nonexistent/id_rsa.pub does not exist"),
+    ("a public key file without a name", {"alicloud_key_pair_public_key_file": "/nonexistent/id_rsa.pub"},
+     "alicloud_key_pair_public_key_file is set without alicloud_key_pair_name"),
 ]
 
 
