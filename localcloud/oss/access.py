@@ -11,9 +11,10 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import ApiError
-from .errors import access_denied, aws_v2_not_enabled, v1_signature_retired
+from .errors import EC_SIGNING_REGION_HOST, access_denied, aws_v2_not_enabled, signing_region, v1_signature_retired
+from .routing import region_of_host
 from .service import V1_RETIRED_AT
-from .signing import AWS_V2, OSS_V1
+from .signing import AWS_V2, OSS_V1, OSS_V4, oss_v4_region
 
 if TYPE_CHECKING:
     from .call import Call
@@ -60,6 +61,20 @@ def check_signature_version(call: Call, op: str) -> None:
     created = bucket.created if bucket else (time.time() if op == "PutBucket" else None)
     if created is not None and created >= V1_RETIRED_AT:
         raise v1_signature_retired(call.bucket)
+
+
+def check_signing_region(call: Call) -> None:
+    """OSS V4 binds a signature to the bucket's region: a credential scope with another region is refused
+    (EC 0002-00000228), and in a presigned URL also one written as `oss-<region>` or other than the region of
+    the Host it is sent to (EC 0002-00000226). Every bucket of localcloud is in its one region."""
+    if call.caller.scheme != OSS_V4 or not call.bucket:
+        return
+    region, presigned = oss_v4_region(call.req)
+    bucket_region = call.svc.cloud.settings.region
+    if presigned and (region.startswith("oss-") or region_of_host(call.req.host) not in (None, region)):
+        raise signing_region(region, bucket_region, EC_SIGNING_REGION_HOST)
+    if region != bucket_region:
+        raise signing_region(region, bucket_region)
 
 
 def resource(uid: str, bucket: str | None, key: str | None) -> str:

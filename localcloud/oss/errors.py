@@ -11,6 +11,10 @@ EC_INVALID_FORBID_OVERWRITE = "0017-00000279"
 # Signatures OSS no longer takes: V1 on a bucket created since 2025-09-01, AWS SigV2 unless support enabled it.
 EC_V1_RETIRED = "0002-00000080"
 EC_AWS_V2_NOT_ENABLED = "0002-00000032"
+# A V4 signature's region: not the bucket's (0002-00000228), or in a presigned URL written as `oss-<region>` or
+# not the Host's region (0002-00000226).
+EC_SIGNING_REGION = "0002-00000228"
+EC_SIGNING_REGION_HOST = "0002-00000226"
 
 
 class OssError(ApiError):
@@ -65,6 +69,14 @@ def v1_signature_retired(bucket: str) -> OssError:
     return OssError("AccessDenied", f"OSS no longer supports V1 signatures for the bucket {bucket!r}, created after "
                     "2025-09-01: sign the request with V4 (OSS4-HMAC-SHA256, the bucket's region in its scope).",
                     403, EC_V1_RETIRED)
+
+
+def signing_region(region: str, bucket_region: str, ec: str = EC_SIGNING_REGION) -> OssError:
+    # The status, code and message are those OSS documents for the same fault in a PostObject form
+    # (EC 0002-00000715); the pages of these ECs give the causes only.
+    return OssError("InvalidArgument", f"The signing region in credential is invalid: {region!r} (the bucket's "
+                    f"region is {bucket_region!r}; a region id such as cn-hangzhou, not an endpoint's oss-...).",
+                    400, ec)
 
 
 def aws_v2_not_enabled() -> OssError:

@@ -52,6 +52,15 @@ class Addressing:
         return unquote(bucket) or None, unquote(key) or None, False
 
 
+_REGION_IN_HOST = re.compile(r"^(?:[^.]+\.)?oss-(?P<region>[a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
+
+
+def region_of_host(host_header: str) -> str | None:
+    """The region an OSS domain name names (`oss-cn-hangzhou[-internal].aliyuncs.com`), None for another host."""
+    found = _REGION_IN_HOST.match(host_header.lower().rsplit(":", 1)[0])
+    return found.group("region") if found else None
+
+
 def check_addressing(host_header: str, bucket: str | None, virtual: bool) -> None:
     """OSS serves a bucket on its own domain names virtual-hosted only (`<bucket>.oss-<region>.aliyuncs.com`):
     a request that names the bucket in its path there is refused, 403 SecondLevelDomainForbidden (the

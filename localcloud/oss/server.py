@@ -111,6 +111,7 @@ class OssHandler(BaseHTTPRequestHandler):
                 return
             call = Call(op, self.svc, req, authenticate(self.svc.cloud.auth, req), body, request_id)
             access.check_signature_version(call, op)
+            access.check_signing_region(call)
             access.authorize(call, op, req.bucket, req.key)
             if (self.headers.get("Expect", "").lower() == "100-continue") and not body.done:
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")

@@ -158,6 +158,17 @@ def _oss_v4_header(auth: Authenticator, req: SignedRequest, authorization: str) 
     return principal
 
 
+def oss_v4_region(req: SignedRequest) -> tuple[str, bool]:
+    """(the region of an OSS V4 request's credential scope, whether it is a presigned URL's)."""
+    authorization = req.header("authorization") or ""
+    if authorization.startswith("OSS4-HMAC-SHA256 "):
+        credential, presigned = _fields(authorization).get("Credential", ""), False
+    else:
+        credential, presigned = req.query.get("x-oss-credential", ""), True
+    parts = credential.split("/")
+    return (parts[2] if len(parts) == 5 else ""), presigned
+
+
 def _oss_v4_query(auth: Authenticator, req: SignedRequest) -> Principal:
     q = req.query
     signed_at = q.get("x-oss-date", "")

@@ -126,6 +126,30 @@ def test_a_bucket_made_today_refuses_the_retired_signatures_as_oss_does(localclo
         oss2_bucket(localcloud, keys, bucket).get_object("sig/v1")
 
 
+def test_a_v4_signature_for_another_region_is_refused_as_oss_refuses_it(localcloud: Any, bucket: str) -> None:
+    """OSS V4 binds the signature to the bucket's region: another region in the credential scope is EC
+    0002-00000228 (a header or a presigned URL), and a presigned URL whose region is written as an endpoint's
+    `oss-cn-hangzhou`, or names another region than its Host, EC 0002-00000226."""
+    keys = root_keys(localcloud)
+    oss2_bucket(localcloud, keys, bucket).put_object("region/obj", b"here")
+    elsewhere = v2_client(localcloud, keys, region="cn-beijing")
+    with pytest.raises(oss.exceptions.OperationError) as refused:
+        elsewhere.get_object(oss.GetObjectRequest(bucket=bucket, key="region/obj"))
+    assert (refused.value.unwrap().status_code, refused.value.unwrap().ec) == (400, "0002-00000228")
+    presigned = elsewhere.presign(oss.GetObjectRequest(bucket=bucket, key="region/obj")).url
+    assert raw_request(localcloud, "GET", presigned)[1].get("x-oss-ec") == "0002-00000228"
+    endpoint_style = v2_client(localcloud, keys, region=f"oss-{localcloud.region}")
+    url = endpoint_style.presign(oss.GetObjectRequest(bucket=bucket, key="region/obj")).url
+    assert raw_request(localcloud, "GET", url)[1].get("x-oss-ec") == "0002-00000226"
+    port = localcloud.oss_endpoint.rsplit(":", 1)[1]
+    shenzhen = v2_client(localcloud, keys, endpoint=f"http://oss-cn-shenzhen.aliyuncs.com:{port}")
+    url = shenzhen.presign(oss.GetObjectRequest(bucket=bucket, key="region/obj")).url
+    assert url.startswith(f"http://{bucket}.oss-cn-shenzhen.aliyuncs.com:{port}/")
+    assert raw_request(localcloud, "GET", url)[1].get("x-oss-ec") == "0002-00000226"
+    good = v2_client(localcloud, keys).presign(oss.GetObjectRequest(bucket=bucket, key="region/obj")).url
+    assert raw_request(localcloud, "GET", good)[::2] == (200, b"here")
+
+
 def test_a_legacy_bucket_takes_v1_still(localcloud: Any, legacy: str) -> None:
     keys = root_keys(localcloud)
     v1 = oss2_bucket(localcloud, keys, legacy, version="v1")
