@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +54,23 @@ LINGER_SECONDS = 1.0
 LINGER_BYTES = 1024 * 1024
 # The record of the first response to each ClientToken (keyed by product:action:token); owned here.
 CLIENT_TOKEN = "client_token"
+
+
+# Alibaba's host names of the RPC products: `ecs.aliyuncs.com`, `ecs-cn-hangzhou.aliyuncs.com`,
+# `ecs-vpc.cn-hangzhou.aliyuncs.com`, `sts.cn-hangzhou.aliyuncs.com`, CloudMonitor's `metrics.<region>` and
+# `cms-vpc.<region>`. localcloud serves every product on one port; a call whose Host names another
+# product's endpoint is refused as that endpoint refuses it. Another host (an address, localhost) serves all.
+_PRODUCT_HOST = re.compile(r"^(?P<label>[a-z]+)(?:-vpc)?(?:[.-][a-z0-9-]+)?\.aliyuncs\.com$")
+_HOST_LABELS = {"metrics": "cms"}
+
+
+def _host_serves(host_header: str, product: str) -> bool:
+    host = host_header.lower().rsplit(":", 1)[0] if not host_header.startswith("[") else ""
+    found = _PRODUCT_HOST.match(host)
+    if found is None or found.group("label") in ("oss", "s3"):
+        return True
+    label = found.group("label")
+    return _HOST_LABELS.get(label, label) == product
 
 
 def _error_body(err: ApiError, request_id: str) -> dict[str, Any]:
@@ -182,7 +200,9 @@ class RpcHandler(BaseHTTPRequestHandler):
         if not action_name:
             raise ApiError("MissingAction", "The request names no action (x-acs-action header or Action parameter).")
         product = PRODUCTS.get(version)
-        if product is None:
+        if product is None or not _host_serves(headers.get("host", ""), product):
+            # Also what a product's own host answers for another product's Version (an ESS call sent to
+            # ecs.aliyuncs.com: InvalidVersion, aliyun-openapi-java-sdk#23).
             raise ApiError("InvalidVersion", f"Specified parameter Version is not valid: {version!r}.")
         cloud.faults.apply("api", f"{product}:{action_name[:80]}")  # a throttled call is refused before all else
         principal = cloud.auth.authenticate_rpc(self.command, path, params, headers, body)

@@ -55,8 +55,9 @@ options:
     description:
       - The host of each RPC product, by product (C(ecs), C(ess), C(vpc), C(ram), C(sts), C(cms)), for
         example the VPC endpoints C(ecs-vpc.cn-hangzhou.aliyuncs.com) for C(ecs),
-        C(ess-vpc.cn-hangzhou.aliyuncs.com) for C(ess), C(vpc-vpc.cn-hangzhou.aliyuncs.com) for C(vpc) and
-        C(sts-vpc.cn-hangzhou.aliyuncs.com) for C(sts) (RAM and CloudMonitor stay on their public hosts).
+        C(ess-vpc.cn-hangzhou.aliyuncs.com) for C(ess), C(vpc-vpc.cn-hangzhou.aliyuncs.com) for C(vpc),
+        C(sts-vpc.cn-hangzhou.aliyuncs.com) for C(sts) and C(cms-vpc.cn-hangzhou.aliyuncs.com) for C(cms)
+        (RAM stays on its public host, C(ram.aliyuncs.com)).
       - A product it does not name takes O(endpoint), or without one its public endpoint for O(region).
     type: dict
   oss_endpoint:

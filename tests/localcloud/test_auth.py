@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
 import json
 import time
 import urllib.error
@@ -18,10 +19,12 @@ from urllib.parse import quote
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
+from alibabacloud_tea_openapi.models import Config
 from alibabacloud_tea_openapi.utils import Utils
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from localcloud.store import Store
+from tests.conftest import SDK_CLIENTS
 
 from .ecs_support import api_error, unique
 
@@ -212,3 +215,38 @@ def test_a_role_without_policies_may_still_ask_who_it_is(
     creds = role_credentials()
     assert client_for(localcloud, "sts", creds).get_caller_identity().body.identity_type == "AssumedRoleUser"
     assert api_error(list_roles, client_for(localcloud, "ram", creds)).code == "Forbidden.RAM"
+
+
+@pytest.mark.parametrize(("host", "product", "served"), [
+    ("ecs-vpc.cn-hangzhou.aliyuncs.com", "ecs", True),
+    ("ecs-cn-hangzhou.aliyuncs.com", "ecs", True),  # the ECS SDK's default host for the region
+    ("ess-vpc.cn-hangzhou.aliyuncs.com", "ess", True),
+    ("ess.aliyuncs.com", "ess", True),
+    ("cms-vpc.cn-hangzhou.aliyuncs.com", "cms", True),  # CloudMonitor's VPC host
+    ("metrics.cn-hangzhou.aliyuncs.com", "cms", True),  # and its public one
+    ("ecs-vpc.cn-hangzhou.aliyuncs.com", "ess", False),  # an ESS call sent to ECS's host
+    ("ecs-vpc.cn-hangzhou.aliyuncs.com", "sts", False),
+    ("vpc-vpc.cn-hangzhou.aliyuncs.com", "ecs", False),
+])
+def test_each_product_answers_on_its_own_hosts(localcloud: Any, host: str, product: str, served: bool) -> None:
+    """Alibaba's hosts serve their own product: another product's Version there is InvalidVersion (what
+    ecs.aliyuncs.com answered an ESS call, aliyun-openapi-java-sdk#23). The SDK sends the request to the named
+    host through localcloud as its HTTP proxy, so the Host header is that name."""
+    module_name, class_name = SDK_CLIENTS[product]
+    config = Config(access_key_id=localcloud.access_key_id, access_key_secret=localcloud.access_key_secret,
+                    endpoint=host, protocol="http", region_id=localcloud.region)
+    config.http_proxy = f"http://{localcloud.endpoint}"
+    client = getattr(importlib.import_module(module_name), class_name)(config)
+    models = importlib.import_module(module_name.replace(".client", ".models"))
+    calls = {"ecs": ("describe_regions", "DescribeRegionsRequest", {}),
+             "ess": ("describe_scaling_groups", "DescribeScalingGroupsRequest", {"region_id": localcloud.region}),
+             "sts": ("get_caller_identity", None, {}),
+             "cms": ("describe_custom_event_attribute", "DescribeCustomEventAttributeRequest", {})}
+    method, request, fields = calls[product]
+    call = getattr(client, method)
+    args = (getattr(models, request)(**fields),) if request else ()
+    if served:
+        assert call(*args).body is not None
+    else:
+        error = api_error(call, *args)
+        assert (error.code, error.status_code) == ("InvalidVersion", 400)
