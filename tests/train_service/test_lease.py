@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -12,6 +13,7 @@ import oss2
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
 from train_agent import cloud, group
+from train_agent import lease as lease_module
 from train_agent.lease import Lease, hold_lease
 from train_agent.protocol import LEASE_WAIT_MARK
 from train_agent.stopping import GracefulStop
@@ -74,7 +76,7 @@ def test_a_loaded_successor_announces_itself_to_the_holder_and_takes_it_back(loc
     assert not oss2_bucket(localcloud, root_keys(localcloud), bucket).object_exists(KEY + ".next")
     # An announcement older than the expiry is a successor that stopped waiting (it died).
     successor.announce()
-    time.sleep(2.2)
+    time.sleep(3.2)  # the bucket's clock counts whole seconds
     assert holder.successor() is None
 
 
@@ -107,16 +109,41 @@ def test_a_lease_whose_holder_is_gone_is_taken_over_and_its_holder_learns_it(loc
 
 
 def test_a_lease_with_an_old_heartbeat_is_taken_over(localcloud, bucket) -> None:
+    """The heartbeat's age is the bucket's: the lease object's Last-Modified against the answer's Date."""
     silent = lease_for(localcloud, bucket, "i-silent")
     assert silent.try_acquire()[0]
-    record = lease_record(localcloud, bucket)
-    record["heartbeat"] -= 120
-    oss2_bucket(localcloud, root_keys(localcloud), bucket).put_object(KEY, json.dumps(record))
-    waiting = lease_for(localcloud, bucket, "i-waiting", expiry=60)
+    waiting = lease_for(localcloud, bucket, "i-waiting", expiry=2)
+    assert waiting.try_acquire()[0] is False
+    time.sleep(3.2)  # no renewal meanwhile
     held, why = waiting.try_acquire()
     assert held
-    assert why.startswith("took the lease over from i-silent: its heartbeat is 12")
-    assert why.endswith("s old (expiry 60s)")
+    assert re.fullmatch(r"took the lease over from i-silent: its heartbeat is [34]s old \(expiry 2s\)", why), why
+
+
+class SkewedClock:
+    """The time module as an instance whose clock runs `ahead` seconds ahead (a boot before chrony) sees it."""
+
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def test_a_reader_whose_clock_runs_ahead_does_not_take_over_a_live_holder(localcloud, bucket, monkeypatch) -> None:
+    """The holder writes its heartbeat with its own clock; a reader 120 s ahead would see it 120 s old and take
+    the lease over from a live holder. The age is the bucket's, so no two instances' clocks have to agree."""
+    holder = lease_for(localcloud, bucket, "i-holder")
+    assert holder.try_acquire()[0]
+    lease_for(localcloud, bucket, "i-waiter").announce()  # a loaded successor, its clock right
+    monkeypatch.setattr(lease_module, "time", SkewedClock(120))
+    ahead = lease_for(localcloud, bucket, "i-ahead", expiry=60)
+    held, why = ahead.try_acquire()
+    assert (held, why) == (False, "i-holder holds the lease (heartbeat 0s ago)")
+    assert ahead.successor() == "i-waiter"  # a fresh announcement is fresh, whatever the reader's clock
 
 
 def test_an_unreadable_lease_object_is_taken_over(localcloud, bucket) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import calendar
+import email.utils
 import hashlib
 import hmac
 import ipaddress
@@ -172,6 +173,17 @@ def _xml_field(body: bytes, name: str) -> str:
     return text[start + len(name) + 2:end] if start >= 0 and end > start else ""
 
 
+def object_age(headers: dict[str, str]) -> float | None:
+    """Seconds from an object's Last-Modified to the response's Date (the bucket's clock), None without both."""
+    found = {name.lower(): value for name, value in headers.items()}
+    try:
+        answered = email.utils.parsedate_to_datetime(found["date"])
+        modified = email.utils.parsedate_to_datetime(found["last-modified"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max((answered - modified).total_seconds(), 0.0)
+
+
 class OssClient:
     """The few object calls the lease needs, signed with OSS signature V4 for the bucket's `region`."""
 
@@ -233,11 +245,17 @@ class OssClient:
         self.check(*self.request("PUT", key, data, headers)[::2])
 
     def get(self, key: str) -> bytes | None:
-        status, _headers, body = self.request("GET", key)
+        return self.get_aged(key)[0]
+
+    def get_aged(self, key: str) -> tuple[bytes | None, float | None]:
+        """The object (None on 404) and its age by the bucket's clock: the response's Date less the object's
+        Last-Modified, both OSS's (whole seconds), so that no two machines' clocks have to agree; None where the
+        answer lacks either header."""
+        status, headers, body = self.request("GET", key)
         if status == 404:
-            return None
+            return None, None
         self.check(status, body)
-        return body
+        return body, object_age(headers)
 
     def delete(self, key: str) -> None:
         status, _headers, body = self.request("DELETE", key)

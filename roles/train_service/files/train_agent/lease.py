@@ -4,8 +4,10 @@ keeps it while it trains and hands it over.
 A lease object on the bucket names the instance that may train and a heartbeat. It is created with
 `x-oss-forbid-overwrite: true`, so of two instances that try at once one gets it and the other OSS's 409
 `FileAlreadyExists`; it is taken over when its holder no longer exists (DescribeInstances) or its heartbeat
-is older than the expiry; its holder renews it and deletes it when it hands over. A successor whose trainer
-has loaded announces itself beside it (`<key>.next`), and a holder on its way out hands over then.
+is older than the expiry, judged by the bucket's clock (the object's Last-Modified against the answer's
+Date), so that an instance whose clock runs ahead does not see a live holder as stale; its holder renews it
+and deletes it when it hands over. A successor whose trainer has loaded announces itself beside it
+(`<key>.next`), and a holder on its way out hands over then.
 """
 
 from __future__ import annotations
@@ -34,17 +36,22 @@ LEASE_POLL = 1.0
 
 @dataclass
 class LeaseState:
-    """What the lease object says."""
+    """What the lease object says; `age`, how long ago it was written by the bucket's clock (None where the
+    bucket did not say: then the heartbeat, written with its holder's clock, is compared with this one's)."""
 
     holder: str
     heartbeat: float
     acquired: float
+    age: float | None = None
+
+    def heartbeat_age(self) -> float:
+        return self.age if self.age is not None else time.time() - self.heartbeat
 
     @classmethod
-    def parse(cls, body: bytes) -> LeaseState | None:
+    def parse(cls, body: bytes, age: float | None = None) -> LeaseState | None:
         try:
             raw = json.loads(body)
-            return cls(str(raw["holder"]), float(raw["heartbeat"]), float(raw["acquired"]))
+            return cls(str(raw["holder"]), float(raw["heartbeat"]), float(raw["acquired"]), age)
         except (ValueError, KeyError, TypeError):
             return None  # unreadable: treated as expired
 
@@ -77,7 +84,7 @@ class Lease:
         """Why a lease held by someone else may be taken over, or None while its holder may train."""
         if state is None:
             return "the lease object is unreadable"
-        age = time.time() - state.heartbeat
+        age = state.heartbeat_age()
         if age > self.expiry:
             return f"its heartbeat is {age:.0f}s old (expiry {self.expiry:g}s)"
         try:
@@ -92,17 +99,17 @@ class Lease:
         """(True, how) when this instance now holds the lease, else (False, who holds it and why it waits)."""
         if self._create():
             return True, "created the lease"
-        body = self.oss.get(self.key)
+        body, age = self.oss.get_aged(self.key)
         if body is None:
             return (True, "created the lease") if self._create() else (False, "another instance just took the lease")
-        state = LeaseState.parse(body)
+        state = LeaseState.parse(body, age)
         if state is not None and state.holder == self.holder:
             self.acquired_at = state.acquired
             return (True, "this instance already held the lease") if self.renew() else (False, "the lease moved")
         reason = self.why_free(state)
         if reason is None:
-            age = time.time() - state.heartbeat if state else 0.0
-            return False, f"{state.holder if state else '?'} holds the lease (heartbeat {age:.0f}s ago)"
+            holder, age = (state.holder, state.heartbeat_age()) if state else ("?", 0.0)
+            return False, f"{holder} holds the lease (heartbeat {age:.0f}s ago)"
         # Take over: delete the stale object only if it is still the one we judged, then race to create.
         if self.oss.get(self.key) != body:
             return False, "the lease changed while it was being taken over"
@@ -116,8 +123,8 @@ class Lease:
         return self._read(self.key)
 
     def _read(self, key: str) -> LeaseState | None:
-        body = self.oss.get(key)
-        return LeaseState.parse(body) if body is not None else None
+        body, age = self.oss.get_aged(key)
+        return LeaseState.parse(body, age) if body is not None else None
 
     def renew(self) -> bool:
         """Refresh the heartbeat; False when another instance holds the lease now."""
@@ -155,7 +162,7 @@ class Lease:
         """The instance other than this one that has loaded and waits for the lease, if it said so
         within the expiry."""
         state = self._read(self.successor_key)
-        if state is None or state.holder == self.holder or time.time() - state.heartbeat > self.expiry:
+        if state is None or state.holder == self.holder or state.heartbeat_age() > self.expiry:
             return None
         return state.holder
 
