@@ -33,6 +33,8 @@ CLEAN = {
 
 
 def scan(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The role's verify tasks on a planted tree (its Ansible temporary directories are the tree's own: the
+    controller's are not touched)."""
     tree = tmp_path / "image"
     for relative, content in files.items():
         path = tree / relative
@@ -42,7 +44,8 @@ def scan(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[s
     play.write_text(yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
         {"name": "Verify the image as image_bake does", "ansible.builtin.include_role": {
             "name": "image_bake", "tasks_from": "verify"},
-         "vars": {"image_bake_verify_paths": [str(tree)]}}]}]))
+         "vars": {"image_bake_verify_paths": [str(tree)],
+                  "image_bake_ansible_tmp_globs": [f"{tree}/root/.ansible/tmp/ansible-tmp-*"]}}]}]))
     env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_CONFIG": str(tmp_path / "none.cfg"),
            "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(play),
@@ -53,6 +56,20 @@ def scan(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[s
 def test_a_clean_image_passes(tmp_path: Path) -> None:
     run = scan(tmp_path, CLEAN)
     assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_an_interrupted_runs_module_payloads_are_removed_not_taken_for_credentials(tmp_path: Path) -> None:
+    """Ctrl-C on the controller leaves Ansible's payloads on the instance; one can look like a credential. They
+    are removed before the scan (which then finds nothing of Ansible's), and a real credential is still found."""
+    payload = "root/.ansible/tmp/ansible-tmp-1765000000.1-42-1/AnsiballZ_apt.py"
+    run = scan(tmp_path, {**CLEAN, payload: "ZIPDATA = 'LTAI5tLooksLikeAKeyInBase64'\n"})
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert not (tmp_path / "image" / payload).parent.exists()
+    relative, content = PLANTED["AccessKey file of s3fs"]
+    again = tmp_path / "again"
+    again.mkdir()
+    run = scan(again, {payload: "ZIPDATA = 'LTAI5tLooksLikeAKeyInBase64'\n", relative: content})
+    assert run.returncode != 0 and relative in run.stdout and "ansible-tmp" not in run.stdout, run.stdout[-2000:]
 
 
 @pytest.mark.parametrize("kind", PLANTED)
