@@ -23,6 +23,31 @@ VSWITCH_PREFIX = (16, 29)  # ... a vSwitch from /16 to /29
 # Scaling groups hold 0 to 2000 instances (ESS's MaxSize limit).
 MAX_GROUP_SIZE = 2000
 
+# The scaling group's, its configuration's and its lifecycle hook's settings, as ESS takes them (the ESS
+# 2022-02-22 models of CreateScalingGroup, CreateScalingConfiguration and CreateLifecycleHook): a setting
+# that is absent is not checked (the module's default applies).
+SCALING_CHOICES = {
+    "scaling_group_multi_az_policy": ("PRIORITY", "COST_OPTIMIZED", "BALANCE", "COMPOSABLE"),
+    "scaling_configuration_spot_strategy": ("NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"),
+    # "Currently, only terminate is supported" for a scaling configuration.
+    "scaling_configuration_spot_interruption_behavior": ("Terminate",),
+}
+SCALING_RANGES = {
+    "scaling_group_on_demand_base_capacity": (0, 1000),
+    "scaling_group_on_demand_percentage_above_base_capacity": (0, 100),
+    "scaling_group_spot_instance_pools": (1, 10),
+    "scaling_lifecycle_hook_timeout": (30, 21600),
+    "scaling_configuration_spot_duration": (0, 1),  # hours of protection: none or one
+}
+# What Ansible's bool type takes, as text (`-e name=false` gives a string).
+ANSIBLE_BOOLEANS = ("true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f")
+SCALING_SWITCHES = ("scaling_group_spot_instance_remedy", "scaling_group_compensate_with_on_demand",
+                    "scaling_group_spot_auto_replace_on_demand")
+# Names of 2 to 64 characters, starting with a letter, a digit or a Chinese character; then letters, digits,
+# Chinese characters, `_`, `-` and `.`.
+SCALING_NAME_RE = re.compile(r"^[A-Za-z0-9\u4e00-\u9fa5][\w\u4e00-\u9fa5.\-]{1,63}$")
+SCALING_NAMES = ("scaling_group_name", "scaling_configuration_name", "scaling_lifecycle_hook_name")
+
 # swift sft arguments that must be integers of at least the given value (ms-swift takes them as counts).
 ARGUMENT_MINIMUMS = {
     "num_train_epochs": 1, "per_device_train_batch_size": 1, "per_device_eval_batch_size": 1,
@@ -158,6 +183,29 @@ def _size_problems(settings: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _scaling_problems(settings: dict[str, Any]) -> list[str]:
+    """The scaling group's, configuration's and hook's settings against what ESS takes."""
+    problems = []
+    for name, allowed in SCALING_CHOICES.items():
+        if name in settings and settings[name] not in allowed:
+            problems.append(f"{name} is {settings[name]!r}: ESS takes {', '.join(allowed)}.")
+    for name, (low, high) in SCALING_RANGES.items():
+        if name not in settings:
+            continue
+        number = _integer(settings[name])
+        if number is None or not low <= number <= high:
+            problems.append(f"{name} is {settings[name]!r}: ESS takes an integer from {low} to {high}.")
+    for name in SCALING_SWITCHES:
+        value = settings.get(name)
+        if name in settings and not isinstance(value, bool) and str(value).lower() not in ANSIBLE_BOOLEANS:
+            problems.append(f"{name} is {value!r}: true or false.")
+    for name in SCALING_NAMES:
+        if name in settings and not SCALING_NAME_RE.match(str(settings[name])):
+            problems.append(f"{name} is {settings[name]!r}: ESS takes 2 to 64 characters, starting with a letter, "
+                            "a digit or a Chinese character, then those, '_', '-' and '.'.")
+    return problems
+
+
 def _cloud_problems(settings: dict[str, Any], cloud: dict[str, Any]) -> list[str]:
     region = cloud.get("region")
     if not cloud.get("region_known", True):
@@ -205,6 +253,7 @@ def settings_problems(settings: dict[str, Any], cloud: dict[str, Any] | None = N
     problems += _network_problems(settings.get("alicloud_vpc_cidr"), list(settings.get("alicloud_vswitch_cidrs") or []),
                                   list(settings.get("alicloud_zones") or []))
     problems += _size_problems(settings)
+    problems += _scaling_problems(settings)
     if settings.get("connection_region") and settings.get("alicloud_region") != settings["connection_region"]:
         problems.append(f"alicloud_region is {settings.get('alicloud_region')!r} but the connection's region is "
                         f"{settings['connection_region']!r}"

@@ -79,6 +79,11 @@ BAD_INPUTS = [
     ("unknown workload", {"training_workload": "huge"}, "training_workload recipe or tiny"),
     # The training lease needs x-oss-forbid-overwrite, which OSS ignores on a versioned bucket.
     ("versioned bucket", {"oss_bucket_name": VERSIONED}, f"the bucket '{VERSIONED}' has versioning Enabled"),
+    # ESS would refuse them after the foundation and the image were made.
+    ("no spot instance pool", {"scaling_group_spot_instance_pools": 0},
+     "scaling_group_spot_instance_pools is 0: ESS takes an integer from 1 to 10"),
+    ("a spot strategy ESS does not take", {"scaling_configuration_spot_strategy": "Spot"},
+     "scaling_configuration_spot_strategy is 'Spot': ESS takes NoSpot, SpotWithPriceLimit, SpotAsPriceGo"),
     # RunInstances would refuse it after the foundation was made.
     ("a key pair that does not exist", {"alicloud_key_pair_name": "no-such-key"},
      "alicloud_key_pair_name: The key pair no-such-key does not exist in cn-hangzhou"),

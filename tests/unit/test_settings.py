@@ -33,6 +33,13 @@ def with_(**changes: Any) -> dict[str, Any]:
 
 def test_the_projects_settings_have_no_problem() -> None:
     assert settings_problems(GOOD, CLOUD) == []
+    scaling = {"scaling_group_name": "ess-lora-deepseek7b", "scaling_group_multi_az_policy": "COST_OPTIMIZED",
+               "scaling_group_on_demand_base_capacity": 0, "scaling_group_on_demand_percentage_above_base_capacity": 0,
+               "scaling_group_spot_instance_pools": 1, "scaling_group_spot_instance_remedy": True,
+               "scaling_group_compensate_with_on_demand": "false", "scaling_lifecycle_hook_timeout": "600",
+               "scaling_configuration_spot_strategy": "SpotAsPriceGo", "scaling_configuration_spot_duration": 1,
+               "scaling_configuration_spot_interruption_behavior": "Terminate"}
+    assert settings_problems({**GOOD, **scaling}, CLOUD) == []
     assert training_argument_problems(ARGUMENTS) == []
 
 
@@ -61,6 +68,21 @@ def test_the_projects_settings_have_no_problem() -> None:
                                         "'cn-hangzhou' (localcloud serves only the region of .localcloud/env"),
     ({"oss_bucket_versioning": "Enabled"}, "has versioning Enabled, and OSS ignores x-oss-forbid-overwrite"),
     ({"oss_bucket_versioning": "Suspended"}, "has versioning Suspended"),
+    ({"scaling_group_multi_az_policy": "CHEAPEST"}, "scaling_group_multi_az_policy is 'CHEAPEST': ESS takes "
+                                                     "PRIORITY, COST_OPTIMIZED, BALANCE, COMPOSABLE"),
+    ({"scaling_group_spot_instance_pools": 0}, "scaling_group_spot_instance_pools is 0: ESS takes an integer from 1 "
+                                               "to 10"),
+    ({"scaling_group_on_demand_percentage_above_base_capacity": 150}, "is 150: ESS takes an integer from 0 to 100"),
+    ({"scaling_group_on_demand_base_capacity": "some"}, "scaling_group_on_demand_base_capacity is 'some'"),
+    ({"scaling_group_spot_instance_remedy": "maybe"}, "scaling_group_spot_instance_remedy is 'maybe': true or false"),
+    ({"scaling_lifecycle_hook_timeout": 10}, "scaling_lifecycle_hook_timeout is 10: ESS takes an integer from 30 "
+                                             "to 21600"),
+    ({"scaling_configuration_spot_strategy": "Spot"}, "scaling_configuration_spot_strategy is 'Spot': ESS takes "
+                                                      "NoSpot, SpotWithPriceLimit, SpotAsPriceGo"),
+    ({"scaling_configuration_spot_duration": 6}, "scaling_configuration_spot_duration is 6"),
+    ({"scaling_configuration_spot_interruption_behavior": "Stop"}, "ESS takes Terminate"),
+    ({"scaling_group_name": "-group"}, "scaling_group_name is '-group': ESS takes 2 to 64 characters"),
+    ({"scaling_lifecycle_hook_name": "x"}, "scaling_lifecycle_hook_name is 'x'"),
 ])
 def test_each_problem_is_named_with_its_value_and_what_is_allowed(changes: dict[str, Any], expected: str) -> None:
     problems = settings_problems(with_(**changes), CLOUD)
