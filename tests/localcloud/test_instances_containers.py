@@ -424,7 +424,8 @@ def test_a_kill_fault_kills_the_instance_in_the_middle_of_its_upload(cloud: Loca
         v2 = v2_client(cloud, root_keys(cloud))
         v2.put_object(oss.PutObjectRequest(bucket=bucket, key="output/checkpoint-1/from-host", body=b"host"))
         _exec(instance_id, "curl", "-s", "-X", "PUT", "--data-binary", "@/etc/os-release",
-              f"http://oss-{cloud.region}-internal.aliyuncs.com/{bucket}/output/checkpoint-3/optimizer.pt", timeout=60)
+              f"http://{bucket}.oss-{cloud.region}-internal.aliyuncs.com/output/checkpoint-3/optimizer.pt",
+              timeout=60)  # virtual-hosted: OSS refuses the bucket in the path on its own domains
         _wait_status(cloud, instance_id, None, timeout=60)
         (listed,) = cloud.admin("fault-list")["faults"]
         assert (listed["id"], listed["injected"]) == (fault["id"], 1), listed
