@@ -31,7 +31,7 @@ from typing import Any
 from . import instances
 from .dns import IP_FREEBIND, DnsResponder
 from .metadata import METADATA_ADDRESS, MetadataService
-from .params import is_length
+from .params import host_name, is_length
 
 log = logging.getLogger("localcloud.frontdoor")
 
@@ -56,7 +56,7 @@ def origin_of(client: tuple[str, int]) -> str | None:
 
 def route(host_header: str) -> str:
     """`metadata`, `oss` or `rpc` for a Host header."""
-    host = host_header.strip().lower().rsplit(":", 1)[0] if host_header else ""
+    host = host_name(host_header)
     if host.endswith(".aliyuncs.com"):
         return "oss" if _OSS_HOST.match(host) else "rpc"
     return "metadata"

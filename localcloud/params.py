@@ -18,6 +18,13 @@ def is_length(text: str) -> bool:
     text = text.strip()
     return text.isascii() and text.isdigit()
 
+
+def host_name(host_header: str) -> str:
+    """The name a Host header gives, lower case and without its port ("" for an IPv6 literal, which names
+    no host): what the endpoints and the front door route and check by."""
+    host = host_header.strip().lower()
+    return "" if host.startswith("[") else host.rsplit(":", 1)[0]
+
 class Params:
     def __init__(self, raw: dict[str, str]) -> None:
         self.raw = raw

@@ -22,7 +22,7 @@ from . import admin, ids
 from .auth import same_secret
 from .cloud import Cloud
 from .errors import ApiError
-from .params import Params, is_length
+from .params import Params, host_name, is_length
 from .registry import PRODUCTS, Request, find_action, resource_of
 
 log = logging.getLogger("localcloud.api")
@@ -65,8 +65,7 @@ _HOST_LABELS = {"metrics": "cms"}
 
 
 def _host_serves(host_header: str, product: str) -> bool:
-    host = host_header.lower().rsplit(":", 1)[0] if not host_header.startswith("[") else ""
-    found = _PRODUCT_HOST.match(host)
+    found = _PRODUCT_HOST.match(host_name(host_header))
     if found is None or found.group("label") in ("oss", "s3"):
         return True
     label = found.group("label")

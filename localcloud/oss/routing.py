@@ -8,6 +8,7 @@ import socket
 from urllib.parse import unquote
 
 from ..errors import ApiError
+from ..params import host_name
 from .service import check_bucket_name
 
 _ALIYUN_HOST = re.compile(r"^(?:(?P<bucket>[^.]+)\.)?(?:oss|s3)-[a-z0-9-]+\.aliyuncs\.com$")
@@ -30,7 +31,7 @@ class Addressing:
         self.own_names = names
 
     def bucket_in_host(self, host_header: str) -> str | None:
-        host = host_header.lower().rsplit(":", 1)[0] if not host_header.startswith("[") else ""
+        host = host_name(host_header)
         try:
             ipaddress.ip_address(host)
             return None
@@ -57,7 +58,7 @@ _REGION_IN_HOST = re.compile(r"^(?:[^.]+\.)?oss-(?P<region>[a-z0-9-]+?)(?:-inter
 
 def region_of_host(host_header: str) -> str | None:
     """The region an OSS domain name names (`oss-cn-hangzhou[-internal].aliyuncs.com`), None for another host."""
-    found = _REGION_IN_HOST.match(host_header.lower().rsplit(":", 1)[0])
+    found = _REGION_IN_HOST.match(host_name(host_header))
     return found.group("region") if found else None
 
 
@@ -68,8 +69,7 @@ def check_addressing(host_header: str, bucket: str | None, virtual: bool) -> Non
     or another host name, as the SDKs use it for an IP."""
     if bucket is None or virtual:
         return
-    host = host_header.lower().rsplit(":", 1)[0] if not host_header.startswith("[") else ""
-    found = _ALIYUN_HOST.match(host)
+    found = _ALIYUN_HOST.match(host_name(host_header))
     if found and not found.group("bucket"):
         raise ApiError("SecondLevelDomainForbidden", "Please use virtual hosted style to access.", 403)
 
