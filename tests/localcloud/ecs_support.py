@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,3 +105,11 @@ def raw_ecs_call(cloud: Any, action: str, query: dict[str, Any]) -> dict[str, An
 def wait_status(cloud: Any, instance_id: str, status: str, timeout: float = 30.0) -> Any:
     return wait_for(lambda: (i := describe_one(cloud, instance_id)) is not None and i.status == status and i,
                     timeout)
+
+
+def ssh_keygen_md5(public_key_file: Path) -> str:
+    """OpenSSH's own MD5 fingerprint of a public key file (`ssh-keygen -E md5 -l`), without its `MD5:`: what ECS
+    gives a key pair (RFC 4716)."""
+    shown = subprocess.run(["ssh-keygen", "-E", "md5", "-lf", str(public_key_file)], capture_output=True, text=True,
+                           check=True).stdout
+    return shown.split()[1].removeprefix("MD5:")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from localcloud import key_pairs
 
-from .ecs_support import Network, api_error, make_network, run, unique
+from .ecs_support import Network, api_error, make_network, run, ssh_keygen_md5, unique
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +33,6 @@ def openssh(public_key: Any, comment: str = "test@controller") -> str:
     return f"{line} {comment}"
 
 
-def ssh_keygen_md5(public_key: str, tmp_path: Path) -> str:
-    """OpenSSH's own MD5 fingerprint of a public key line, without its `MD5:`."""
-    path = tmp_path / "key.pub"
-    path.write_text(public_key + "\n")
-    shown = subprocess.run(["ssh-keygen", "-E", "md5", "-lf", str(path)], capture_output=True, text=True,
-                           check=True).stdout
-    return shown.split()[1].removeprefix("MD5:")
-
-
 def describe(ecs: Any, localcloud: Any, name: str, **fields: Any) -> list[Any]:
     return ecs.describe_key_pairs(m.DescribeKeyPairsRequest(region_id=localcloud.region, key_pair_name=name,
                                                             **fields)).body.key_pairs.key_pair
@@ -54,7 +44,8 @@ def test_an_imported_key_gets_ecs_fingerprint_and_its_name_once(ecs: Any, localc
     answer = ecs.import_key_pair(m.ImportKeyPairRequest(region_id=localcloud.region, key_pair_name=name,
                                                         public_key_body=public_key)).body
     # RFC 4716's MD5 fingerprint, as `ssh-keygen -E md5 -l` prints it.
-    assert answer.key_pair_finger_print == ssh_keygen_md5(public_key, tmp_path)
+    (tmp_path / "key.pub").write_text(public_key + "\n")
+    assert answer.key_pair_finger_print == ssh_keygen_md5(tmp_path / "key.pub")
     (found,) = describe(ecs, localcloud, name, include_public_key=True)
     assert (found.key_pair_name, found.key_pair_finger_print) == (name, answer.key_pair_finger_print)
     assert found.public_key == public_key

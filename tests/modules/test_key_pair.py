@@ -9,6 +9,7 @@ from pathlib import Path
 
 from alibabacloud_ecs20140526 import models as ecs_models
 
+from ..localcloud.ecs_support import ssh_keygen_md5
 from ..localcloud.oss_support import unique
 from .conftest import task
 
@@ -17,12 +18,6 @@ def make_key(path: Path, kind: str = "rsa") -> Path:
     subprocess.run(["ssh-keygen", "-q", "-t", kind, *(["-b", "2048"] if kind == "rsa" else []), "-N", "", "-C",
                     "controller", "-f", str(path)], check=True)
     return path.with_suffix(".pub")
-
-
-def md5(public_key: Path) -> str:
-    shown = subprocess.run(["ssh-keygen", "-E", "md5", "-lf", str(public_key)], capture_output=True, text=True,
-                           check=True).stdout
-    return shown.split()[1].removeprefix("MD5:")
 
 
 def test_the_controllers_key_is_imported_once_and_replaced_only_when_forced(playbook, localcloud, tmp_path) -> None:
@@ -43,13 +38,14 @@ def test_the_controllers_key_is_imported_once_and_replaced_only_when_forced(play
         task("remove again", "alicloud_key_pair", {"name": name, "state": "absent"}),
     ])
     assert run.returncode == 0, run.output[-3000:]
-    assert run["check mode"]["changed"] and run["check mode"]["key_pair"]["key_pair_finger_print"] == md5(first)
+    checked = run["check mode"]
+    assert checked["changed"] and checked["key_pair"]["key_pair_finger_print"] == ssh_keygen_md5(first)
     imported = run["import"]
-    assert imported["changed"] and imported["key_pair"]["key_pair_finger_print"] == md5(first)
+    assert imported["changed"] and imported["key_pair"]["key_pair_finger_print"] == ssh_keygen_md5(first)
     assert imported["diff"]["before"] == {} and imported["diff"]["after"]["key_pair_name"] == name
     assert not run["again"]["changed"]
     assert run["another key"]["failed"] and "holds another public key" in run["another key"]["msg"]
-    assert run["forced"]["changed"] and run["forced"]["key_pair"]["key_pair_finger_print"] == md5(second)
+    assert run["forced"]["changed"] and run["forced"]["key_pair"]["key_pair_finger_print"] == ssh_keygen_md5(second)
     assert "not ssh-ed25519" in run["ed25519"]["msg"]
     assert "holds a private key" in run["the private key"]["msg"]
     assert run["remove"]["changed"] and not run["remove again"]["changed"]

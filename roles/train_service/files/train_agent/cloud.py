@@ -45,6 +45,8 @@ METADATA_URL = "http://100.100.100.200"
 TOKEN_TTL_HEADER = "X-aliyun-ecs-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aliyun-ecs-metadata-token"
 TIMEOUT = 5.0
+# ECS's times (RPC timestamps, STS expirations, spot/termination-time): 2026-12-01T15:00:00Z, UTC.
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Renew role credentials this long before they expire (ECS refreshes them well before that).
 CREDENTIAL_MARGIN = 300.0
 
@@ -153,8 +155,14 @@ class RoleCredentials:
                 raise CloudError(0, "NoRamRole", "the instance has no RAM role; attach the training role to it")
             record = json.loads(self.metadata.get(f"ram/security-credentials/{role.splitlines()[0]}") or "{}")
             self._keys = Keys(record["AccessKeyId"], record["AccessKeySecret"], record["SecurityToken"])
-            self._expires = calendar.timegm(time.strptime(record["Expiration"], "%Y-%m-%dT%H:%M:%SZ"))
+            self._expires = utc_epoch(record["Expiration"])
         return self._keys
+
+
+def utc_epoch(text: str) -> float:
+    """Epoch seconds of a time as ECS and its metadata service write it (2026-12-01T15:00:00Z, UTC); ValueError
+    for another form."""
+    return float(calendar.timegm(time.strptime(text.strip(), UTC_FORMAT)))
 
 
 def _send(request: urllib.request.Request, timeout: float) -> tuple[int, dict[str, str], bytes]:
@@ -292,7 +300,7 @@ class RpcClient:
         keys = self.credentials.get()
         query = {"Action": action, "Version": self.version, "Format": "JSON", "AccessKeyId": keys.access_key_id,
                  "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": secrets.token_hex(16),
-                 "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "Timestamp": time.strftime(UTC_FORMAT, time.gmtime()),
                  **{name: str(value) for name, value in params.items() if value is not None}}
         if keys.security_token:
             query["SecurityToken"] = keys.security_token

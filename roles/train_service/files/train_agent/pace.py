@@ -14,8 +14,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from .cloud import utc_epoch
 from .logs import LOG
 from .protocol import Event
 
@@ -87,7 +87,7 @@ class Deadline:
 def termination_deadline(when: str) -> Deadline | None:
     """The reclaim's moment from spot/termination-time (ECS: 2026-12-01T15:00:00Z, UTC, this machine's clock)."""
     try:
-        ends_at = datetime.strptime(when.strip(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        ends_at = utc_epoch(when)
     except ValueError:
         LOG.warning("cannot read the termination time %r: the handover waits at most train_service_handover_wait",
                     when)

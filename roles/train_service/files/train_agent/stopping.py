@@ -251,7 +251,6 @@ class NoticeWatcher(Poller):
         return bool(when)
 
 
-
 class ScaleInWatcher(Poller):
     """Watches for the group's scale-in of this instance (Removing:Wait at a SCALE_IN lifecycle hook).
 
